@@ -1,0 +1,283 @@
+"""The layers of a CNN as pure NumPy functions, forward and backward.
+
+Layouts are PyTorch's: images are (N, C, H, W), conv weights (F, C, KH, KW),
+dense weights (out, in). Every forward function here gives the same numbers
+as its `torch.nn.functional` namesake; every backward function takes the
+gradient of the loss with respect to the output (`dy`) and returns the
+gradients with respect to the inputs and parameters.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+
+def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
+    """Length of one output side: floor((size + 2*padding - kernel) / stride) + 1."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def _pad(x: np.ndarray, padding: int) -> np.ndarray:
+    if padding == 0:
+        return x
+    p = padding
+    return np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+
+
+# ---------------------------------------------------------------- convolution
+
+
+def conv2d_loop(x, weight, bias=None, stride=1, padding=0):
+    """The teaching version of conv2d: four loops, one dot product per output.
+
+    x (N, C, H, W), weight (F, C, KH, KW), bias (F,) -> (N, F, H', W').
+    Each output value is the sum of a window of the input times the kernel,
+    plus the bias. The kernel is not flipped, to match PyTorch (so strictly
+    this is cross-correlation, which is what every CNN library computes).
+    """
+    N, C, H, W = x.shape
+    F, _, KH, KW = weight.shape
+    Ho = conv_output_size(H, KH, stride, padding)
+    Wo = conv_output_size(W, KW, stride, padding)
+    xp = _pad(x, padding)
+    y = np.zeros((N, F, Ho, Wo), dtype=np.result_type(x, weight))
+    for n in range(N):
+        for f in range(F):
+            for i in range(Ho):
+                for j in range(Wo):
+                    r, c = i * stride, j * stride
+                    window = xp[n, :, r:r + KH, c:c + KW]  # (C, KH, KW)
+                    y[n, f, i, j] = np.sum(window * weight[f])
+            if bias is not None:
+                y[n, f] += bias[f]
+    return y
+
+
+def im2col(x, kh, kw, stride=1, padding=0):
+    """Unfold every kh x kw window of x into a column.
+
+    x (N, C, H, W) -> cols (C*kh*kw, N*H'*W'), rows in (C, kh, kw) order, so
+    that `weight.reshape(F, -1) @ cols` is the convolution. The columns are
+    ordered (N, H', W') with W' innermost, which keeps the copy cache-friendly.
+    """
+    N, C, H, W = x.shape
+    xp = _pad(x, padding)
+    win = sliding_window_view(xp, (kh, kw), axis=(2, 3))  # (N, C, Hp-kh+1, Wp-kw+1, kh, kw)
+    win = win[:, :, ::stride, ::stride]  # (N, C, H', W', kh, kw)
+    Ho, Wo = win.shape[2], win.shape[3]
+    cols = win.transpose(1, 4, 5, 0, 2, 3)  # (C, kh, kw, N, H', W')
+    return np.ascontiguousarray(cols).reshape(C * kh * kw, N * Ho * Wo)
+
+
+def col2im(cols, x_shape, kh, kw, stride=1, padding=0):
+    """The adjoint of im2col: add each column back onto the window it came from.
+
+    cols (C*kh*kw, N*H'*W') -> (N, C, H, W).
+    """
+    N, C, H, W = x_shape
+    Ho = conv_output_size(H, kh, stride, padding)
+    Wo = conv_output_size(W, kw, stride, padding)
+    cols = cols.reshape(C, kh, kw, N, Ho, Wo).transpose(3, 0, 1, 2, 4, 5)  # (N, C, kh, kw, H', W')
+    dxp = np.zeros((N, C, H + 2 * padding, W + 2 * padding), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            dxp[:, :, i:i + stride * Ho:stride, j:j + stride * Wo:stride] += cols[:, :, i, j]
+    if padding:
+        return dxp[:, :, padding:-padding, padding:-padding]
+    return dxp
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0):
+    """Fast conv2d, same numbers as `conv2d_loop` and `torch.nn.functional.conv2d`.
+
+    x (N, C, H, W), weight (F, C, KH, KW), bias (F,) or None -> (N, F, H', W'),
+    H' = floor((H + 2*padding - KH) / stride) + 1, likewise W'.
+    One matrix product over all windows at once (im2col).
+    """
+    y, _ = conv2d_forward(x, weight, bias, stride, padding)
+    return y
+
+
+def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
+    """conv2d that also returns the unfolded input, which the backward pass reuses."""
+    N, C, H, W = x.shape
+    F, C2, KH, KW = weight.shape
+    if C != C2:
+        raise ValueError(f"input has {C} channels but the filters expect {C2}")
+    Ho = conv_output_size(H, KH, stride, padding)
+    Wo = conv_output_size(W, KW, stride, padding)
+    cols = im2col(x, KH, KW, stride, padding)  # (C*KH*KW, N*H'*W')
+    y = weight.reshape(F, -1) @ cols  # (F, N*H'*W')
+    if bias is not None:
+        y += bias[:, None]
+    y = y.reshape(F, N, Ho, Wo).transpose(1, 0, 2, 3)  # (N, F, H', W')
+    return np.ascontiguousarray(y), cols
+
+
+def conv2d_backward(dy, x_shape, weight, cols, stride=1, padding=0):
+    """Gradients of conv2d. dy (N, F, H', W') -> dx (N, C, H, W), dw (F, C, KH, KW), db (F,).
+
+    `cols` is the unfolded input from `conv2d_forward`.
+    """
+    F, C, KH, KW = weight.shape
+    dy2 = dy.transpose(1, 0, 2, 3).reshape(F, -1)  # (F, N*H'*W')
+    dw = (dy2 @ cols.T).reshape(weight.shape)
+    db = dy2.sum(axis=1)
+    dcols = weight.reshape(F, -1).T @ dy2  # (C*KH*KW, N*H'*W')
+    dx = col2im(dcols, x_shape, KH, KW, stride, padding)
+    return dx, dw, db
+
+
+# ---------------------------------------------------------------- activations
+
+
+def relu(x):
+    """max(0, x), element-wise; any shape."""
+    return np.maximum(x, 0)
+
+
+def relu_backward(dy, x):
+    """The gradient passes where the input was positive and is cut where it was not."""
+    return dy * (x > 0)
+
+
+def tanh(x):
+    """tanh(x), element-wise; squashes into (-1, 1)."""
+    return np.tanh(x)
+
+
+def tanh_backward(dy, y):
+    """Gradient of tanh given its output y: dy * (1 - y^2)."""
+    return dy * (1 - y * y)
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)), element-wise; squashes into (0, 1). Never overflows."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(np.result_type(x, np.float32), copy=False)
+
+
+def sigmoid_backward(dy, y):
+    """Gradient of sigmoid given its output y: dy * y * (1 - y)."""
+    return dy * y * (1 - y)
+
+
+# ---------------------------------------------------------------- pooling
+
+
+def _pool_windows(x, size, stride):
+    """x (N, C, H, W) -> a view (N, C, H', W', size*size) of every pooling window (floor mode)."""
+    N, C, H, W = x.shape
+    Ho = conv_output_size(H, size, stride)
+    Wo = conv_output_size(W, size, stride)
+    if stride == size:  # non-overlapping: a reshape, no copy of a strided view
+        x = x[:, :, :Ho * size, :Wo * size]
+        win = x.reshape(N, C, Ho, size, Wo, size).transpose(0, 1, 2, 4, 3, 5)
+    else:
+        win = sliding_window_view(x, (size, size), axis=(2, 3))[:, :, ::stride, ::stride]
+    return win.reshape(N, C, Ho, Wo, size * size)
+
+
+def max_pool2d(x, size=2, stride=None):
+    """Largest value of each size x size window. (N, C, H, W) -> (N, C, H', W').
+
+    stride defaults to size; windows that do not fit are dropped (floor mode),
+    like `torch.nn.functional.max_pool2d`.
+    """
+    stride = stride or size
+    return _pool_windows(x, size, stride).max(axis=-1)
+
+
+def max_pool2d_backward(dy, x, size=2, stride=None):
+    """Each window's gradient goes to its largest input (the first one on a tie, as in PyTorch)."""
+    stride = stride or size
+    N, C, H, W = x.shape
+    win = _pool_windows(x, size, stride)  # (N, C, H', W', size*size)
+    Ho, Wo = win.shape[2], win.shape[3]
+    arg = win.argmax(axis=-1)  # (N, C, H', W')
+    dwin = np.zeros(win.shape, dtype=dy.dtype)
+    np.put_along_axis(dwin, arg[..., None], dy[..., None], axis=-1)
+    return _unpool(dwin, x.shape, size, stride, Ho, Wo)
+
+
+def avg_pool2d(x, size=2, stride=None):
+    """Mean of each size x size window. (N, C, H, W) -> (N, C, H', W'), floor mode."""
+    stride = stride or size
+    return _pool_windows(x, size, stride).mean(axis=-1)
+
+
+def avg_pool2d_backward(dy, x_shape, size=2, stride=None):
+    """Each window's gradient is shared equally by its size*size inputs."""
+    stride = stride or size
+    N, C, H, W = x_shape
+    Ho = conv_output_size(H, size, stride)
+    Wo = conv_output_size(W, size, stride)
+    dwin = np.broadcast_to((dy / (size * size))[..., None], (N, C, Ho, Wo, size * size))
+    return _unpool(dwin, x_shape, size, stride, Ho, Wo)
+
+
+def _unpool(dwin, x_shape, size, stride, Ho, Wo):
+    """Add window gradients (N, C, H', W', size*size) back onto an input-shaped array."""
+    N, C, H, W = x_shape
+    dwin = dwin.reshape(N, C, Ho, Wo, size, size)
+    dx = np.zeros(x_shape, dtype=dwin.dtype)
+    if stride == size:
+        block = dwin.transpose(0, 1, 2, 4, 3, 5).reshape(N, C, Ho * size, Wo * size)
+        dx[:, :, :Ho * size, :Wo * size] = block
+        return dx
+    for i in range(size):
+        for j in range(size):
+            dx[:, :, i:i + stride * Ho:stride, j:j + stride * Wo:stride] += dwin[..., i, j]
+    return dx
+
+
+# ---------------------------------------------------------------- flatten, dense, softmax
+
+
+def flatten(x):
+    """(N, C, H, W) -> (N, C*H*W), in C, H, W order like `torch.flatten(x, 1)`."""
+    return x.reshape(x.shape[0], -1)
+
+
+def dense(x, weight, bias=None):
+    """Fully connected layer: x (N, in), weight (out, in), bias (out,) -> (N, out). Like F.linear."""
+    y = x @ weight.T
+    if bias is not None:
+        y = y + bias
+    return y
+
+
+def dense_backward(dy, x, weight):
+    """dy (N, out) -> dx (N, in), dw (out, in), db (out,)."""
+    return dy @ weight, dy.T @ x, dy.sum(axis=0)
+
+
+def softmax(logits, axis=-1):
+    """exp(z) / sum(exp(z)) along axis. Subtracting the max first keeps huge logits finite."""
+    z = logits - np.max(logits, axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def log_softmax(logits, axis=-1):
+    """log(softmax(logits)), computed without overflow or log(0)."""
+    z = logits - np.max(logits, axis=axis, keepdims=True)
+    return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+
+
+def cross_entropy(logits, labels):
+    """Mean negative log-probability of the true class. logits (N, K), labels (N,) ints -> float.
+
+    Same as `torch.nn.functional.cross_entropy` with the default mean reduction.
+    """
+    logp = log_softmax(logits)
+    return float(-np.mean(logp[np.arange(len(labels)), labels]))
+
+
+def cross_entropy_backward(logits, labels):
+    """Gradient of `cross_entropy` with respect to the logits: (softmax - onehot) / N."""
+    N = logits.shape[0]
+    d = softmax(logits)
+    d[np.arange(N), labels] -= 1
+    return d / N
