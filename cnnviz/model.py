@@ -244,8 +244,13 @@ def load_model(path=None) -> Model:
     if isinstance(source, (bytes, bytearray)):
         source = io.BytesIO(source)
     try:
-        with np.load(source, allow_pickle=False) as npz:
+        npz = np.load(source, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):  # a bare .npy array has no context manager
+            raise ModelError("this is a single NumPy array (.npy), not a cnnviz model file (.npz)")
+        with npz:
             arrays = {k: npz[k] for k in npz.files}
+    except ModelError:
+        raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
         if "pickle" in str(e).lower():
             raise ModelError("this file holds pickled Python objects, which are never loaded (unsafe)") from None
@@ -294,9 +299,9 @@ def check_model(model: Model) -> None:
         raise ModelError("the model has no layers or no classes")
     if len(model.input_size) != 2 or not all(4 <= s <= 256 for s in model.input_size):
         raise ModelError(f"input size {model.input_size} is not between 4x4 and 256x256")
-    pre = model.preprocessing
-    if len(pre.get("mean", [])) != 3 or len(pre.get("std", [])) != 3 or min(pre["std"]) <= 0:
-        raise ModelError("preprocessing needs three means and three positive spreads")
+    _check_preprocessing(model.preprocessing)
+    for la in model.layers:
+        _check_options(la)
     x = np.zeros((1, 3, *model.input_size), np.float32)
     try:
         for la in model.layers:
@@ -305,3 +310,26 @@ def check_model(model: Model) -> None:
         raise ModelError(f"the layer shapes do not fit together at {la.name}: {_first_line(e)}") from None
     if x.shape != (1, len(model.classes)):
         raise ModelError(f"the model ends with {x.shape[1:]} values but names {len(model.classes)} classes")
+
+
+def _check_preprocessing(pre: dict) -> None:
+    try:
+        mean = np.asarray(pre["mean"], np.float64)  # (3,)
+        std = np.asarray(pre["std"], np.float64)  # (3,)
+    except (KeyError, TypeError, ValueError):
+        mean = std = np.zeros(0)
+    ok = mean.shape == std.shape == (3,) and np.all(np.isfinite(mean)) and np.all(np.isfinite(std))
+    if not (ok and np.all(std > 0)):
+        raise ModelError("preprocessing needs three means and three positive spreads")
+
+
+def _check_options(la: Layer) -> None:
+    """Strides and sizes are whole numbers from 1, padding from 0. The cap of 64 keeps a file
+    from asking for a gigantic padded array."""
+    for key in ("stride", "padding", "size"):
+        if key not in la.options or (key == "stride" and la.kind in ("maxpool", "avgpool")
+                                     and la.options[key] is None):  # None: a pool's stride is its size
+            continue
+        value, low = la.options[key], 0 if key == "padding" else 1
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 64:
+            raise ModelError(f"layer {la.name!r} has {key}={value!r}; it must be a whole number from {low} to 64")

@@ -1,0 +1,268 @@
+"""Arrays -> crisp PIL images: colour maps, pixel grids with numbers, mosaics, bar charts.
+
+Everything is drawn at its final size with NEAREST upscaling, so a 32x32 map
+stays a grid of sharp squares in the browser (send it as PNG, not JPEG).
+"""
+
+from __future__ import annotations
+
+import io
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+# ColorBrewer RdBu, reversed: negative blue, zero near-white, positive red.
+_DIVERGING = np.array([
+    [5, 48, 97], [33, 102, 172], [67, 147, 195], [146, 197, 222], [209, 229, 240], [247, 247, 247],
+    [253, 219, 199], [244, 165, 130], [214, 96, 77], [178, 24, 43], [103, 0, 31]], np.float64)
+# A perceptually even dark-to-light ramp (viridis key colours) for values that have no sign.
+_SEQUENTIAL = np.array([
+    [68, 1, 84], [72, 40, 120], [62, 74, 137], [49, 104, 142], [38, 130, 142], [31, 158, 137],
+    [53, 183, 121], [110, 206, 88], [181, 222, 43], [253, 231, 37]], np.float64)
+CHANNEL_TINTS = {"R": (255, 0, 0), "G": (0, 170, 0), "B": (0, 90, 255)}
+
+
+def _lut(stops: np.ndarray, n: int = 256) -> np.ndarray:
+    t = np.linspace(0, len(stops) - 1, n)
+    i = np.minimum(t.astype(int), len(stops) - 2)
+    f = (t - i)[:, None]
+    return np.round(stops[i] * (1 - f) + stops[i + 1] * f).astype(np.uint8)  # (n, 3)
+
+
+DIVERGING_LUT = _lut(_DIVERGING)
+SEQUENTIAL_LUT = _lut(_SEQUENTIAL)
+
+
+def symmetric_limit(a: np.ndarray) -> float:
+    """The colour-scale limit for a signed map: its largest absolute value (never 0)."""
+    m = float(np.max(np.abs(a))) if np.size(a) else 0.0
+    return m if np.isfinite(m) and m > 0 else 1.0
+
+
+def diverging(a: np.ndarray, vmax: float | None = None) -> np.ndarray:
+    """Signed values (H, W) -> uint8 RGB (H, W, 3): blue below zero, white at zero, red above.
+
+    The scale runs from -vmax to +vmax (default: the map's own largest |value|),
+    so equal colours mean equal numbers when several maps share one vmax.
+    """
+    vmax = symmetric_limit(a) if vmax is None else vmax
+    t = np.clip((np.nan_to_num(a) / vmax + 1) / 2, 0, 1)
+    return DIVERGING_LUT[np.round(t * 255).astype(np.intp)]
+
+
+def sequential(a: np.ndarray, vmin: float | None = None, vmax: float | None = None) -> np.ndarray:
+    """Values (H, W) -> uint8 RGB (H, W, 3) on a dark-to-light scale from vmin to vmax."""
+    vmin = float(np.min(a)) if vmin is None else vmin
+    vmax = float(np.max(a)) if vmax is None else vmax
+    span = vmax - vmin if vmax > vmin else 1.0
+    t = np.clip((np.nan_to_num(a) - vmin) / span, 0, 1)
+    return SEQUENTIAL_LUT[np.round(t * 255).astype(np.intp)]
+
+
+def channel_plane(rgb: np.ndarray, channel: int) -> np.ndarray:
+    """One channel of a uint8 (H, W, 3) picture shown in its own colour: (H, W, 3), black where 0."""
+    tint = np.array(list(CHANNEL_TINTS.values())[channel], np.float32) / 255
+    return np.round(rgb[..., channel:channel + 1].astype(np.float32) * tint).astype(np.uint8)
+
+
+def upscale(rgb: np.ndarray, width: int) -> Image.Image:
+    """uint8 (H, W, 3) -> PIL image `width` pixels wide (nearest neighbour: every cell a sharp square)."""
+    h, w = rgb.shape[:2]
+    scale = max(1, round(width / w))
+    return Image.fromarray(np.ascontiguousarray(rgb)).resize((w * scale, h * scale), Image.Resampling.NEAREST)
+
+
+def outline(img: Image.Image, box, grid_shape, color=(255, 200, 0), width: int = 3) -> Image.Image:
+    """Draw the rectangle `box` = (row0, col0, row1, col1) (cells, end exclusive) on an upscaled grid image."""
+    img = img.copy()
+    sy, sx = img.height / grid_shape[0], img.width / grid_shape[1]
+    r0, c0, r1, c1 = box
+    ImageDraw.Draw(img).rectangle([c0 * sx, r0 * sy, c1 * sx - 1, r1 * sy - 1], outline=color, width=width)
+    return img
+
+
+def mark_cells(img: Image.Image, mask: np.ndarray, color=(90, 90, 90)) -> Image.Image:
+    """Put a small dot in every cell where `mask` (H, W) is true, on an upscaled grid image."""
+    img = img.copy()
+    d = ImageDraw.Draw(img)
+    sy, sx = img.height / mask.shape[0], img.width / mask.shape[1]
+    r = max(1.0, min(sx, sy) / 6)
+    for i, j in zip(*np.nonzero(mask)):
+        cx, cy = (j + 0.5) * sx, (i + 0.5) * sy
+        d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=color)
+    return img
+
+
+@lru_cache(maxsize=16)
+def font(size: int) -> ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def _text_color(bg) -> tuple:
+    r, g, b = (int(v) for v in bg[:3])
+    return (0, 0, 0) if 0.299 * r + 0.587 * g + 0.114 * b > 140 else (255, 255, 255)
+
+
+def number_grid(values: np.ndarray, colors: np.ndarray | None = None, cell: int = 44, fmt: str = "{:.2f}",
+                highlight=None) -> Image.Image:
+    """A table picture: values (h, w) written in cells coloured by `colors` (h, w, 3) uint8.
+
+    `highlight` = (row, col) draws a thick border round one cell.
+    """
+    h, w = values.shape
+    if colors is None:
+        colors = np.full((h, w, 3), 250, np.uint8)
+    img = Image.new("RGB", (w * cell + 1, h * cell + 1), (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    texts = [[fmt.format(v) for v in row] for row in values]
+    longest = max((len(t) for row in texts for t in row), default=1)
+    f = font(max(8, min(cell // 3, int(cell * 1.6 / max(1, longest)))))
+    for i in range(h):
+        for j in range(w):
+            box = [j * cell, i * cell, (j + 1) * cell, (i + 1) * cell]
+            d.rectangle(box, fill=tuple(int(c) for c in colors[i, j]), outline=(170, 170, 170))
+            d.text(((j + 0.5) * cell, (i + 0.5) * cell), texts[i][j], fill=_text_color(colors[i, j]),
+                   font=f, anchor="mm")
+    if highlight is not None:
+        i, j = highlight
+        d.rectangle([j * cell, i * cell, (j + 1) * cell, (i + 1) * cell], outline=(255, 170, 0), width=4)
+    return img
+
+
+def legend(vmax: float, width: int = 240, height: int = 14, vmin: float | None = None,
+           lut: np.ndarray = DIVERGING_LUT) -> Image.Image:
+    """A colour bar with its end and middle values written under it."""
+    vmin = -vmax if vmin is None else vmin
+    bar = lut[np.linspace(0, 255, width).astype(np.intp)][None].repeat(height, 0)  # (height, width, 3)
+    img = Image.new("RGB", (width + 40, height + 18), (255, 255, 255))
+    img.paste(Image.fromarray(bar), (20, 0))
+    d, f = ImageDraw.Draw(img), font(11)
+    for x, v in ((20, vmin), (20 + width // 2, (vmin + vmax) / 2), (20 + width, vmax)):
+        d.text((x, height + 2), f"{v:.3g}", fill=(40, 40, 40), font=f, anchor="ma")
+    return img
+
+
+def mosaic(images: list, cols: int, pad: int = 4, labels: list | None = None,
+           bg=(255, 255, 255)) -> Image.Image:
+    """Tile same-size PIL images in a grid of `cols` columns, with an optional label under each."""
+    if not images:
+        return Image.new("RGB", (1, 1), bg)
+    w, h = images[0].size
+    label_h = 16 if labels else 0
+    rows = -(-len(images) // cols)
+    out = Image.new("RGB", (cols * (w + pad) + pad, rows * (h + pad + label_h) + pad), bg)
+    d = ImageDraw.Draw(out)
+    for k, im in enumerate(images):
+        x, y = pad + (k % cols) * (w + pad), pad + (k // cols) * (h + pad + label_h)
+        out.paste(im, (x, y))
+        if labels:
+            d.text((x + w / 2, y + h + 2), str(labels[k]), fill=(40, 40, 40), font=font(12), anchor="ma")
+    return out
+
+
+def bar_chart(labels: list, values: np.ndarray, highlight: int | None = None, width: int = 520,
+              bar_h: int = 26, fmt: str = "{:.1%}") -> Image.Image:
+    """Horizontal bars, longest first as given; the `highlight` index drawn in a strong colour."""
+    n = len(labels)
+    label_w, value_w = 110, 70
+    img = Image.new("RGB", (width, n * (bar_h + 6) + 6), (255, 255, 255))
+    d, f = ImageDraw.Draw(img), font(int(bar_h * 0.6))
+    top = max(float(np.max(values)), 1e-12)
+    span = width - label_w - value_w
+    for k, (name, v) in enumerate(zip(labels, values)):
+        y = 6 + k * (bar_h + 6)
+        color = (214, 96, 77) if k == highlight else (146, 197, 222)
+        d.text((label_w - 8, y + bar_h / 2), str(name), fill=(20, 20, 20), font=f, anchor="rm")
+        d.rectangle([label_w, y, label_w + max(1, v / top * span), y + bar_h], fill=color)
+        d.text((label_w + max(1, v / top * span) + 6, y + bar_h / 2), fmt.format(v), fill=(20, 20, 20),
+               font=f, anchor="lm")
+    return img
+
+
+def png(img: Image.Image) -> bytes:
+    """PNG bytes of a PIL image (what st.image should get, so nothing is blurred or recompressed)."""
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def signed_bar_chart(labels: list, values: np.ndarray, highlight: int | None = None, width: int = 520,
+                     bar_h: int = 26, fmt: str = "{:+.2f}", label_w: int = 110) -> Image.Image:
+    """Horizontal bars that may be negative: a zero line in the middle, red to the right, blue to the left.
+
+    `highlight` (an index) draws that bar darker; values are written at the bar's outer end.
+    """
+    n = len(labels)
+    value_w = 64
+    img = Image.new("RGB", (width, n * (bar_h + 6) + 6), (255, 255, 255))
+    d, f = ImageDraw.Draw(img), font(int(bar_h * 0.6))
+    reach = max(float(np.max(np.abs(values))) if n else 0.0, 1e-12)
+    half = (width - label_w - 2 * value_w) / 2
+    zero = label_w + value_w + half
+    for k, (name, v) in enumerate(zip(labels, values)):
+        y = 6 + k * (bar_h + 6)
+        strong = k == highlight
+        color = ((178, 24, 43) if strong else (244, 165, 130)) if v >= 0 else \
+            ((33, 102, 172) if strong else (146, 197, 222))
+        end = zero + v / reach * half
+        d.text((label_w - 8, y + bar_h / 2), str(name), fill=(20, 20, 20), font=f, anchor="rm")
+        d.rectangle([min(zero, end), y, max(zero, end), y + bar_h], fill=color)
+        tx, anchor = (end + 6, "lm") if v >= 0 else (end - 6, "rm")
+        d.text((tx, y + bar_h / 2), fmt.format(v), fill=(20, 20, 20), font=f, anchor=anchor)
+    d.line([zero, 2, zero, img.height - 2], fill=(90, 90, 90), width=1)
+    return img
+
+
+def histogram(values: np.ndarray, edges: np.ndarray, vmax: float, width: int = 300, height: int = 110,
+              top: int | None = None, note_peak: bool = False) -> Image.Image:
+    """Bars counting `values` (any shape) in the bins `edges` (B + 1,), each bar in the diverging colour of
+    its bin's middle value (scale -vmax..vmax). `top` fixes the count at full height, so two histograms
+    drawn with the same `top` compare bar for bar. Under the bars: the first, middle and last edge."""
+    counts, _ = np.histogram(values, edges)  # (B,)
+    top = max(1, int(counts.max()) if top is None else top)
+    colors = diverging((edges[:-1] + edges[1:]) / 2, vmax)  # (B, 3)
+    pad, label_h, peak_h = 20, 16, 14
+    img = Image.new("RGB", (width + 2 * pad, height + label_h + peak_h), (255, 255, 255))
+    d, f = ImageDraw.Draw(img), font(11)
+    base = peak_h + height
+    bw = width / len(counts)
+    for k, n in enumerate(counts):
+        if n:
+            x0 = pad + k * bw
+            y0 = base - max(1.0, n / top * height)
+            d.rectangle([x0, y0, x0 + bw - 1, base], fill=tuple(int(c) for c in colors[k]), outline=(120, 120, 120))
+    d.line([pad, base, pad + width, base], fill=(60, 60, 60))
+    for x, v in ((pad, edges[0]), (pad + width / 2, (edges[0] + edges[-1]) / 2), (pad + width, edges[-1])):
+        d.text((x, base + 3), f"{v:.3g}", fill=(40, 40, 40), font=f, anchor="ma")
+    if note_peak:
+        k = int(counts.argmax())
+        x, y = pad + (k + 0.5) * bw, base - min(height, counts[k] / top * height)
+        d.text((x, y - 2), f"{counts[k]:,}", fill=(20, 20, 20), font=f, anchor="md")
+    return img
+
+
+def line_plot(x: np.ndarray, y: np.ndarray, ylim: tuple, width: int = 240, height: int = 160,
+              color=(214, 96, 77)) -> Image.Image:
+    """A small curve y(x) with both axes drawn through 0 and the x and y limits written at the ends."""
+    pad = 26
+    img = Image.new("RGB", (width + 2 * pad, height + 2 * pad), (255, 255, 255))
+    d, f = ImageDraw.Draw(img), font(11)
+    x0, x1, (y0, y1) = float(x[0]), float(x[-1]), ylim
+
+    def to_px(a, b):
+        return pad + (a - x0) / (x1 - x0) * width, pad + (y1 - b) / (y1 - y0) * height
+
+    ax_x, ax_y = to_px(0.0, 0.0)
+    d.rectangle([pad, pad, pad + width, pad + height], outline=(215, 215, 215))
+    if y0 <= 0 <= y1:
+        d.line([pad, ax_y, pad + width, ax_y], fill=(120, 120, 120))
+    d.line([ax_x, pad, ax_x, pad + height], fill=(120, 120, 120))
+    d.line([to_px(a, b) for a, b in zip(x, np.clip(y, y0, y1))], fill=color, width=3)
+    d.text((pad, pad + height + 4), f"{x0:.3g}", fill=(40, 40, 40), font=f, anchor="ma")
+    d.text((pad + width, pad + height + 4), f"{x1:.3g}", fill=(40, 40, 40), font=f, anchor="ma")
+    d.text((ax_x - 4, pad), f"{y1:.3g}", fill=(40, 40, 40), font=f, anchor="ra")
+    d.text((ax_x - 4, pad + height), f"{y0:.3g}", fill=(40, 40, 40), font=f, anchor="rd")
+    d.text((pad + width, pad - 4), "in →", fill=(90, 90, 90), font=f, anchor="rd")
+    d.text((ax_x + 4, pad - 4), "out ↑", fill=(90, 90, 90), font=f, anchor="ld")
+    return img

@@ -1,0 +1,218 @@
+"""Step 2, Convolution: every first-layer filter, its feature map, the arithmetic at any position,
+and a playground where a student writes a filter and puts it into the network."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import streamlit as st
+from streamlit_image_coordinates import streamlit_image_coordinates
+
+from cnnviz import layers as L
+from cnnviz import render
+from cnnviz.filters import PRESETS, clean_kernel
+from cnnviz.model import forward
+from cnnviz.ui import state
+from cnnviz.ui.common import explain, fmt_prob, show
+
+CHANNELS = ("Red", "Green", "Blue")
+LAYER = "conv1_1"
+
+
+def render_conv(ctx) -> None:
+    stage = ctx.stage(LAYER)
+    w = stage.layer.params["weight"]
+    explain(
+        f"A **filter** is a small grid of numbers, here 3x3 for each of the 3 colours. It slides over the "
+        f"picture; at every spot it multiplies the {w.shape[1] * 9} numbers under it by its own numbers and "
+        f"adds everything up (plus a **bias**). The results form a **feature map**: big positive numbers "
+        f"(red) where the picture looks like the filter, negative (blue) where it looks like the opposite. "
+        f"This layer has **{w.shape[0]} filters**, so it makes {w.shape[0]} maps."
+    )
+    _all_filters(stage)
+    st.subheader("Watch one filter at work")
+    _one_filter(ctx)
+    st.subheader("Filter playground")
+    _playground(ctx)
+
+
+def filter_picture(w: np.ndarray, width: int) -> np.ndarray:
+    """A (3, 3, 3) RGB filter as a colour picture: its own numbers stretched to 0..255."""
+    rgb = np.moveaxis(w, 0, -1)  # (3, 3, 3): row, col, colour
+    lo, hi = float(rgb.min()), float(rgb.max())
+    img = np.round((rgb - lo) / (hi - lo if hi > lo else 1) * 255).astype(np.uint8)
+    return render.upscale(img, width)
+
+
+def _all_filters(stage) -> None:
+    w, maps = stage.layer.params["weight"], stage.output
+    vmax = render.symmetric_limit(maps)
+    tiles = []
+    for f in range(len(maps)):
+        tile = render.mosaic([filter_picture(w[f], 48).resize((48, 48)), render.upscale(render.diverging(maps[f], vmax), 96)],
+                             cols=2, pad=2)
+        tiles.append(tile)
+    show(render.mosaic(tiles, cols=4, labels=[f"filter {f}" for f in range(len(maps))], pad=8),
+         "Each filter (its colours show its numbers) next to the map it makes from this picture")
+    show(render.legend(vmax), "Map colours: blue negative, white zero, red positive")
+
+
+def _position(key: str, shape) -> tuple[int, int]:
+    """Row and column for the window, from the sliders; a click on the map moves the sliders."""
+    h, w = shape
+    click = st.session_state.get(f"{key}_click")
+    if click and click != st.session_state.get(f"{key}_seen"):
+        st.session_state[f"{key}_seen"] = click
+        st.session_state[f"{key}_row"] = min(h - 1, int(click["y"] * h / max(1, click["height"])))
+        st.session_state[f"{key}_col"] = min(w - 1, int(click["x"] * w / max(1, click["width"])))
+    a, b = st.columns(2)
+    i = a.slider("Row", 0, h - 1, st.session_state.get(f"{key}_row", h // 2), key=f"{key}_row")
+    j = b.slider("Column", 0, w - 1, st.session_state.get(f"{key}_col", w // 2), key=f"{key}_col")
+    return i, j
+
+
+def conv_at(x: np.ndarray, weight: np.ndarray, bias: float, i: int, j: int, padding: int = 1):
+    """The window of x (C, H, W) that output (i, j) sees, and that output computed by layers.conv2d.
+
+    -> window (C, KH, KW), value. Zero padding around the edge, as in the layer.
+    """
+    C, KH, KW = weight.shape
+    xp = np.pad(x, ((0, 0), (padding, padding), (padding, padding)))
+    window = xp[:, i:i + KH, j:j + KW]
+    value = L.conv2d(window[None], weight[None], np.array([bias], np.float32))[0, 0, 0, 0]
+    return window, float(value)
+
+
+@st.fragment
+def _one_filter(ctx) -> None:
+    stage = ctx.stage(LAYER)
+    weight, bias = stage.layer.params["weight"], stage.layer.params["bias"]
+    n = len(weight)
+    f = st.selectbox("Filter", range(n), format_func=lambda k: f"filter {k}", key="conv_filter")
+    H, W = stage.output.shape[1:]
+    i, j = _position("conv", (H, W))
+    x = ctx.stages[0].output
+    vmax = render.symmetric_limit(stage.output[f])
+    left, right = st.columns(2)
+    pic_slot, map_slot = left.empty(), right.empty()
+    value_slot = st.empty()
+
+    def draw(i, j, upto=None):
+        box = (i - 1, j - 1, i + 2, j + 2)  # the 3x3 window, one pixel of padding outside the picture
+        pic = render.outline(render.upscale(ctx.small, ctx.px + 64), box, (H, W))
+        with pic_slot.container():
+            show(pic, "Input (32x32): the window the filter sees")
+        m = stage.output[f] if upto is None else np.where(_revealed(upto, (H, W)), stage.output[f], 0)
+        big = render.outline(render.upscale(render.diverging(m, vmax), ctx.px + 64), (i, j, i + 1, j + 1), (H, W))
+        with map_slot.container():
+            st.caption(f"Feature map of filter {f}: click a cell to move the window")
+            if upto is None:
+                streamlit_image_coordinates(big, key="conv_click", cursor="crosshair")
+            else:
+                show(big)
+        value_slot.markdown(f"Value at row {i}, column {j}: **{stage.output[f, i, j]:.3f}**")
+
+    if st.button("▶ Play: slide the window along this row", key="conv_play"):
+        for jj in range(W):
+            draw(i, jj, upto=(i, jj))
+            time.sleep(0.09)
+    draw(i, j)
+    _arithmetic(x, weight[f], float(bias[f]), i, j, stage.output[f, i, j], ctx.presentation)
+
+
+def _revealed(upto, shape) -> np.ndarray:
+    """True for every cell computed so far when the window has reached `upto` (row by row)."""
+    i, j = upto
+    idx = np.arange(shape[0] * shape[1]).reshape(shape)
+    return idx <= i * shape[1] + j
+
+
+def _arithmetic(x, kernel, bias, i, j, expected, presentation) -> None:
+    """Write out window x kernel = products, their sum plus bias, and check it against the map."""
+    window, value = conv_at(x, kernel, bias, i, j)
+    products = window * kernel
+    st.markdown("**The arithmetic at this position** (the input numbers are the pixels scaled the way the "
+                "network sees them; outside the picture counts as 0)")
+    cell = 50 if presentation else 44
+    for c, name in enumerate(CHANNELS):
+        cols = st.columns([3, 3, 3, 2])
+        with cols[0]:
+            show(render.number_grid(window[c], render.diverging(window[c], 3.0), cell), f"{name} window")
+        with cols[1]:
+            show(render.number_grid(kernel[c], render.diverging(kernel[c]), cell), f"× {name} filter")
+        with cols[2]:
+            show(render.number_grid(products[c], render.diverging(products[c]), cell), "= products")
+        cols[3].metric(f"{name} sum", f"{products[c].sum():+.3f}")
+    parts = " + ".join(f"({products[c].sum():+.3f})" for c in range(len(CHANNELS)))
+    ok = abs(value - expected) <= 1e-4 * max(1.0, abs(expected))
+    st.markdown(f"{parts} + bias ({bias:+.3f}) = **{value:.3f}** "
+                f"{'✅ the value in the feature map' if ok else '⚠️ differs from the map: ' + f'{expected:.3f}'}")
+
+
+# ---------------------------------------------------------------- playground
+
+
+def _editor_tables(version: int, start: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Three editable 3x3 grids (R, G, B) -> the cleaned (3, 3, 3) filter and notes on fixed cells."""
+    cols = st.columns(3)
+    kernel, notes = np.zeros((3, 3, 3), np.float32), []
+    for c, (name, col) in enumerate(zip(CHANNELS, cols)):
+        with col:
+            st.caption(f"{name} numbers")
+            edited = st.data_editor(start[c].astype(np.float64), key=f"pg_{name[0]}_{version}",
+                                    hide_index=True, width="stretch")
+            kernel[c], why = clean_kernel(np.asarray(edited, dtype=object))
+            notes += [f"{name}: {n}" for n in why]
+    return kernel, notes
+
+
+def _start_kernel(ctx, choice: str, slot: int) -> tuple[np.ndarray, float]:
+    if choice in PRESETS:
+        return np.repeat(PRESETS[choice][None], 3, axis=0), 0.0
+    layer = ctx.stage(LAYER).layer
+    return np.array(layer.params["weight"][slot]), float(layer.params["bias"][slot])
+
+
+@st.fragment
+def _playground(ctx) -> None:
+    explain("Pick a ready-made filter or type your own numbers. The map updates as you type. Then put "
+            "your filter into the network in place of one of its own and watch the later steps and the "
+            "prediction change.")
+    layer = ctx.stage(LAYER).layer
+    n = layer.params["weight"].shape[0]
+    a, b = st.columns(2)
+    slot = a.selectbox("Network filter to replace", range(n), format_func=lambda k: f"filter {k}",
+                       key="pg_slot")
+    choice = b.selectbox("Start from", [*PRESETS, "The network's own filter"], key="pg_preset")
+    version_key = (choice, slot if choice not in PRESETS else None)
+    if st.session_state.get("pg_start") != version_key:
+        st.session_state["pg_start"] = version_key
+        st.session_state["pg_version"] = st.session_state.get("pg_version", -1) + 1
+    start, start_bias = _start_kernel(ctx, choice, slot)
+    kernel, notes = _editor_tables(st.session_state["pg_version"], start)
+    bias = st.number_input("Bias", -100.0, 100.0, start_bias, 0.1, key=f"pg_bias_{st.session_state['pg_version']}")
+    for note in notes:
+        st.warning(note)
+
+    x = ctx.stages[0].output
+    fmap = L.conv2d(x[None], kernel[None], np.array([bias], np.float32), 1, 1)[0, 0]  # (H, W)
+    trial = ctx.model.with_filter(LAYER, slot, kernel, bias)
+    p = forward(trial, x[None])[0]
+    top = int(p.argmax())
+    c1, c2, c3 = st.columns(3)
+    with c1:
+        show(render.upscale(ctx.small, ctx.px), "Input")
+    with c2:
+        show(render.upscale(render.diverging(fmap), ctx.px), "Your filter's feature map")
+    with c3:
+        show(render.upscale(render.diverging(L.relu(fmap), render.symmetric_limit(fmap)), ctx.px), "After ReLU")
+    st.markdown(f"With this as filter {slot}, the network would say: **{ctx.model.classes[top]}** "
+                f"({fmt_prob(p[top])}).", help="Computed live with your numbers in the network.")
+    b1, b2 = st.columns(2)
+    if b1.button(f"Put this filter into the network as filter {slot}", key="pg_apply", type="primary"):
+        state.set_filter(LAYER, slot, kernel, bias)
+        st.rerun()
+    if ctx.edited and b2.button("Reset the network to its trained filters", key="pg_reset"):
+        state.reset_edits()
+        st.rerun()

@@ -1,0 +1,80 @@
+"""Step 1, Pixels: a picture is a grid of numbers, three per pixel."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+from streamlit_image_coordinates import streamlit_image_coordinates
+
+from cnnviz import render
+from cnnviz.ui.common import explain, show
+
+ZOOM = 5  # the zoomed grid shows ZOOM x ZOOM pixels around the chosen one
+
+
+def render_input(ctx) -> None:
+    explain(
+        "A computer sees a picture as a grid of tiny squares called **pixels**. Each pixel is three "
+        "numbers from 0 to 255: how much **red**, **green** and **blue** light it has. This network "
+        f"looks at every picture shrunk to **{ctx.small.shape[1]}x{ctx.small.shape[0]} pixels**, so it "
+        f"starts from {ctx.small.size:,} numbers. **Click any pixel** of the small picture to read its numbers."
+    )
+    _pixel_explorer(ctx)
+    st.subheader("Three colour planes")
+    explain("Split the picture into its red, green and blue numbers and you get three grids. "
+            "The network's first filters look at all three at once.")
+    cols = st.columns(3)
+    w = ctx.px
+    for c, (name, col) in enumerate(zip(("Red", "Green", "Blue"), cols)):
+        with col:
+            show(render.upscale(render.channel_plane(ctx.small, c), w), f"{name} plane")
+
+
+def _clicked_pixel(key: str, shape, default) -> tuple[int, int]:
+    """The (row, col) last clicked on the image widget `key`, or `default`."""
+    click = st.session_state.get(key)
+    if not click or "x" not in click:
+        return default
+    h, w = shape
+    i = int(click["y"] * h / max(1, click.get("height") or h))
+    j = int(click["x"] * w / max(1, click.get("width") or w))
+    return min(max(i, 0), h - 1), min(max(j, 0), w - 1)
+
+
+@st.fragment
+def _pixel_explorer(ctx) -> None:
+    small = ctx.small
+    h, w = small.shape[:2]
+    left, right = st.columns([1, 1])
+    with left:
+        st.markdown("**What you gave it**")
+        st.image(ctx.picture, width=min(ctx.px + 96, 420))
+    i, j = _clicked_pixel("px_click", (h, w), (h // 2, w // 2))
+    with right:
+        st.markdown(f"**What the network sees: {w}x{h} pixels**")
+        big = render.outline(render.upscale(small, ctx.px + 96), (i, j, i + 1, j + 1), (h, w), width=2)
+        streamlit_image_coordinates(big, key="px_click", cursor="crosshair")
+    r, g, b = (int(v) for v in small[i, j])
+    x = ctx.stages[0].output[:, i, j]
+    st.markdown(
+        f'<span style="display:inline-block;width:1.2em;height:1.2em;background:rgb({r},{g},{b});'
+        f'border:1px solid #888;vertical-align:middle"></span> Pixel at row {i}, column {j}: '
+        f"**rgb({r}, {g}, {b})**", unsafe_allow_html=True)
+    if not ctx.presentation:
+        st.caption(f"The network gets these after scaling to 0..1 and centring on the training pictures' "
+                   f"average colour: {x[0]:+.2f}, {x[1]:+.2f}, {x[2]:+.2f}.")
+    _zoom_grids(small, i, j)
+
+
+def _zoom_grids(small: np.ndarray, i: int, j: int) -> None:
+    """Three number grids (R, G, B) of the ZOOM x ZOOM pixels around (i, j), the chosen one outlined."""
+    h, w = small.shape[:2]
+    r0 = min(max(i - ZOOM // 2, 0), h - ZOOM)
+    c0 = min(max(j - ZOOM // 2, 0), w - ZOOM)
+    patch = small[r0:r0 + ZOOM, c0:c0 + ZOOM]
+    cols = st.columns(3)
+    for c, (name, col) in enumerate(zip(("Red", "Green", "Blue"), cols)):
+        with col:
+            grid = render.number_grid(patch[..., c].astype(float), render.channel_plane(patch, c), cell=46,
+                                      fmt="{:.0f}", highlight=(i - r0, j - c0))
+            show(grid, f"{name} numbers around it")

@@ -1,0 +1,85 @@
+"""The sidebar: pick a picture (samples, upload, webcam), presentation mode, the model's facts."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from cnnviz import render, samples
+from cnnviz.images import MAX_BYTES
+from cnnviz.ui import state
+
+UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"]
+
+
+@st.cache_data(show_spinner=False)
+def _gallery(names: tuple) -> bytes:
+    thumbs = [render.upscale(state.sample_picture(n)[:, :, :3], 64).resize((64, 64)) for n in names]
+    return render.png(render.mosaic(thumbs, cols=4, labels=[n[:10] for n in names]))
+
+
+def _pick_sample() -> None:
+    names = samples.sample_names()
+    st.image(_gallery(tuple(names)), width="stretch")
+    current = st.session_state.get("sample", state.DEFAULT_SAMPLE)
+    choice = st.selectbox("Sample picture", names, index=names.index(current) if current in names else 0,
+                          key="sample_choice")
+    if choice != current or st.session_state.get("source") != "sample":
+        st.session_state["sample"] = choice
+        st.session_state["source"] = "sample"
+
+
+def _take(file, label: str) -> None:
+    """Decode a new upload or photo once (by its id); show a message if it is not a usable picture."""
+    if file is None:
+        return
+    if file.file_id == st.session_state.get("last_file_id"):
+        if st.session_state.get("last_file_error"):
+            st.error(st.session_state["last_file_error"])
+        return
+    st.session_state["last_file_id"] = file.file_id
+    if file.size > MAX_BYTES:
+        error = f"This file is {file.size / 1e6:.1f} MB; pictures up to {MAX_BYTES / 1e6:.0f} MB work."
+    else:
+        error = state.accept_upload(file.getvalue(), label)
+    st.session_state["last_file_error"] = error
+    if error:
+        st.error(error)
+
+
+def render_sidebar() -> bool:
+    """Draw the sidebar; returns whether presentation mode is on."""
+    with st.sidebar:
+        st.title("🔍 cnnviz")
+        st.caption("How a convolutional neural network sees a picture, step by step.")
+        presentation = st.toggle("Presentation mode", key="presentation",
+                                 help="Bigger text and pictures, fewer controls: for projecting in class.")
+        source = st.segmented_control("Picture", ["Samples", "Upload", "Webcam"], default="Samples",
+                                      key="picture_source", required=True)
+        if source == "Samples":
+            _pick_sample()
+        elif source == "Upload":
+            f = st.file_uploader("Your picture", type=UPLOAD_TYPES, key="uploader")
+            _take(f, f.name if f else "")
+        else:
+            f = st.camera_input("Take a photo", key="camera")
+            _take(f, "webcam photo")
+        name, picture = state.current_picture()
+        st.image(render.png(render.upscale(picture, 1)) if picture.shape[1] < 64 else picture,
+                 caption=f"Now showing: {name}", width="stretch")
+        if not presentation:
+            _model_facts()
+    return presentation
+
+
+def _model_facts() -> None:
+    m = state.default_model()
+    with st.expander("About this network"):
+        acc = m.meta.get("test_accuracy")
+        st.markdown(
+            f"- Classes: {', '.join(m.classes)}\n"
+            f"- Input: {m.input_size[0]}x{m.input_size[1]} pixels, 3 colours\n"
+            f"- Trained on: {m.meta.get('dataset', '?')} ({m.meta.get('train_images', '?')} pictures, "
+            f"{m.meta.get('epochs', '?')} passes)\n"
+            + (f"- Right on {acc:.1%} of {m.meta.get('test_images', '?')} test pictures it never saw\n" if acc else ""))
+        if st.session_state.get("edits") or st.session_state.get("activation", "relu") != "relu":
+            st.button("Undo all my changes to the network", on_click=state.reset_edits)

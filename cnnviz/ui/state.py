@@ -1,0 +1,141 @@
+"""This session's picture, model and step; the shared default model. The only place that reads
+or writes st.session_state and st.query_params for them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+from cnnviz import samples
+from cnnviz.images import ImageError, fit_to_input, load_image
+from cnnviz.model import Model, Stage, load_model, trace
+
+STEPS = ("Pixels", "Convolution", "ReLU", "Max pooling", "Deeper layers", "Fully connected", "Softmax")
+DEFAULT_SAMPLE = "cat-chelsea"
+
+
+@dataclass
+class Context:
+    """What every step view gets: this session's model, its trace on the picture, display choices."""
+
+    model: Model
+    stages: list[Stage]
+    picture: np.ndarray  # uint8 (H, W, 3), as loaded
+    small: np.ndarray  # uint8 (h, w, 3): the picture cropped and resized to the model's input
+    picture_name: str
+    presentation: bool
+    edited: bool  # this session's model differs from the shared default
+
+    def stage(self, name: str) -> Stage:
+        return next(s for s in self.stages if s.name == name)
+
+    def first(self, kind: str) -> Stage:
+        return next(s for s in self.stages if s.kind == kind)
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        return self.stages[-1].output
+
+    @property
+    def px(self) -> int:
+        """Base width in pixels for one map; bigger in presentation mode."""
+        return 288 if self.presentation else 224
+
+
+@st.cache_resource(show_spinner=False)
+def default_model() -> Model:
+    """The shipped model, loaded once per server and shared by every session (its arrays are read-only)."""
+    return load_model()
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def sample_picture(name: str) -> np.ndarray:
+    return load_image(samples.sample_path(name))
+
+
+def session_model() -> Model:
+    """The default model with this session's edits: replaced conv1 filters and the activation."""
+    m = default_model()
+    for (layer, index), (kernel, bias) in st.session_state.get("edits", {}).items():
+        m = m.with_filter(layer, index, np.asarray(kernel, np.float32), bias)
+    act = st.session_state.get("activation", "relu")
+    return m if act == "relu" else m.with_activation(act)
+
+
+def set_filter(layer: str, index: int, kernel: np.ndarray, bias: float) -> None:
+    edits = dict(st.session_state.get("edits", {}))
+    edits[(layer, index)] = (np.array(kernel, np.float32), float(bias))
+    st.session_state["edits"] = edits
+
+
+def reset_edits() -> None:
+    st.session_state["edits"] = {}
+    st.session_state["activation"] = "relu"
+
+
+# ---------------------------------------------------------------- URL state
+
+
+def _query_int(key: str, lo: int, hi: int, default: int) -> int:
+    try:
+        v = int(str(st.query_params.get(key, default))[:6])
+    except ValueError:
+        return default
+    return v if lo <= v <= hi else default
+
+
+def init_from_url() -> None:
+    """On a session's first run, take the step and sample from the link; bad values fall back quietly."""
+    if "step" in st.session_state:
+        return
+    st.session_state["step"] = _query_int("step", 1, len(STEPS), 1)
+    name = str(st.query_params.get("sample", DEFAULT_SAMPLE))[:64]
+    st.session_state["sample"] = name if samples.sample_path(name) else DEFAULT_SAMPLE
+    st.session_state["source"] = "sample"
+
+
+def write_url() -> None:
+    """Keep the link in the address bar pointing at this exact step and picture."""
+    params = {"step": str(st.session_state["step"])}
+    if st.session_state.get("source") == "sample":
+        params["sample"] = st.session_state["sample"]
+    if dict(st.query_params) != params:
+        st.query_params.from_dict(params)
+
+
+def go(delta: int) -> None:
+    st.session_state["step"] = min(len(STEPS), max(1, st.session_state["step"] + delta))
+
+
+# ---------------------------------------------------------------- the picture
+
+
+def accept_upload(data, label: str) -> str | None:
+    """Decode an uploaded or webcam picture into this session; returns an error message or None.
+
+    On error the previous picture stays in use.
+    """
+    try:
+        picture = load_image(data)
+    except ImageError as e:
+        return str(e)
+    st.session_state["upload"] = picture
+    st.session_state["upload_name"] = label
+    st.session_state["source"] = "upload"
+    return None
+
+
+def current_picture() -> tuple[str, np.ndarray]:
+    if st.session_state.get("source") == "upload" and "upload" in st.session_state:
+        return st.session_state["upload_name"], st.session_state["upload"]
+    name = st.session_state.get("sample", DEFAULT_SAMPLE)
+    return name, sample_picture(name)
+
+
+def build_context(presentation: bool) -> Context:
+    model = session_model()
+    name, picture = current_picture()
+    return Context(model, trace(model, picture), picture, fit_to_input(picture, model.input_size), name,
+                   presentation, model is not default_model())

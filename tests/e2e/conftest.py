@@ -1,0 +1,143 @@
+"""Fixtures for the real-browser tests: a Streamlit server and Debian's Chromium.
+
+Every test under tests/e2e gets the `e2e` marker, so `-m "not e2e"` skips them.
+CNNVIZ_APP (default "app.py", relative to the project root) picks the script to serve.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+E2E_DIR = Path(__file__).resolve().parent
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+STARTUP_TIMEOUT = 60.0  # seconds
+VIEWPORT = {"width": 1400, "height": 900}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if E2E_DIR in Path(item.path).resolve().parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _health(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.read().decode(errors="replace").strip()
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def _missing(reason: str):
+    # On CI a missing browser must fail, or CI could go green without browser tests.
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so browser tests may not be skipped)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory):
+    """Start `streamlit run` on a free local port; yield its base URL."""
+    app = os.environ.get("CNNVIZ_APP", "app.py")
+    port = _free_port()
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", app,
+        "--server.headless", "true",
+        "--server.port", str(port),
+        "--server.address", "127.0.0.1",
+        "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",  # no reloads needed; saves CPU
+    ]
+    logs = tmp_path_factory.mktemp("streamlit")
+    out_path, err_path = logs / "stdout.log", logs / "stderr.log"
+    base_url = f"http://127.0.0.1:{port}"
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while _health(f"{base_url}/_stcore/health") != "ok":
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"streamlit exited with code {proc.returncode} before it was healthy.\n"
+                    f"command: {' '.join(cmd)}\nstderr:\n{err_path.read_text(errors='replace')}\n"
+                    f"stdout:\n{out_path.read_text(errors='replace')}",
+                    pytrace=False,
+                )
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"streamlit not healthy after {STARTUP_TIMEOUT:.0f} s.\n"
+                    f"stderr:\n{err_path.read_text(errors='replace')}",
+                    pytrace=False,
+                )
+            time.sleep(0.25)
+        yield base_url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium through Playwright; never a downloaded browser."""
+    if not CHROMIUM.exists():
+        _missing(f"{CHROMIUM} not found: apt-get install -y chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("playwright is not installed: python -m pip install -r requirements-dev.txt")
+    pw = sync_playwright().start()
+    try:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+    finally:
+        pw.stop()
+
+
+@pytest.fixture
+def page(browser, app_server):
+    """A fresh page on the app (base_url set, so page.goto("/") works).
+
+    page.requests lists every request URL; page.errors every uncaught page error.
+    """
+    context = browser.new_context(viewport=VIEWPORT, base_url=app_server)
+    p = context.new_page()
+    p.requests = []
+    p.errors = []
+    context.on("request", lambda r: p.requests.append(r.url))
+    p.on("pageerror", lambda e: p.errors.append(str(e)))
+    try:
+        yield p
+    finally:
+        context.close()
