@@ -8,7 +8,7 @@ import streamlit as st
 from cnnviz.ui import sidebar, state, steps
 from cnnviz.ui.common import PRESENTATION_CSS, fmt_prob
 
-st.set_page_config(page_title="cnnviz: how a CNN sees", page_icon="🔍", layout="wide")
+st.set_page_config(page_title="cnnviz: how a CNN sees", layout="wide")
 
 state.init_from_url()
 presentation = sidebar.render_sidebar()
@@ -26,7 +26,7 @@ nav_title.markdown(steps.indicator(step), unsafe_allow_html=True)
 p = ctx.probabilities
 top = int(p.argmax())
 note = " (with your edits)" if ctx.edited else ""
-st.info(f"**Prediction{note}: {ctx.model.classes[top]}** ({fmt_prob(p[top])})", icon="🎯")
+st.info(f"**Prediction{note}: {ctx.model.classes[top]}** ({fmt_prob(p[top])})")
 
 st.header(f"{step}. {state.STEPS[step - 1]}")
 steps.VIEWS[steps.KINDS[step - 1]](ctx)

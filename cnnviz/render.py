@@ -215,17 +215,17 @@ def signed_bar_chart(labels: list, values: np.ndarray, highlight: int | None = N
 
 
 def histogram(values: np.ndarray, edges: np.ndarray, vmax: float, width: int = 300, height: int = 110,
-              top: int | None = None, note_peak: bool = False) -> Image.Image:
+              top: int | None = None) -> Image.Image:
     """Bars counting `values` (any shape) in the bins `edges` (B + 1,), each bar in the diverging colour of
     its bin's middle value (scale -vmax..vmax). `top` fixes the count at full height, so two histograms
     drawn with the same `top` compare bar for bar. Under the bars: the first, middle and last edge."""
     counts, _ = np.histogram(values, edges)  # (B,)
     top = max(1, int(counts.max()) if top is None else top)
     colors = diverging((edges[:-1] + edges[1:]) / 2, vmax)  # (B, 3)
-    pad, label_h, peak_h = 20, 16, 14
-    img = Image.new("RGB", (width + 2 * pad, height + label_h + peak_h), (255, 255, 255))
+    pad, label_h, top_h = 20, 16, 4
+    img = Image.new("RGB", (width + 2 * pad, height + label_h + top_h), (255, 255, 255))
     d, f = ImageDraw.Draw(img), font(11)
-    base = peak_h + height
+    base = top_h + height
     bw = width / len(counts)
     for k, n in enumerate(counts):
         if n:
@@ -235,10 +235,6 @@ def histogram(values: np.ndarray, edges: np.ndarray, vmax: float, width: int = 3
     d.line([pad, base, pad + width, base], fill=(60, 60, 60))
     for x, v in ((pad, edges[0]), (pad + width / 2, (edges[0] + edges[-1]) / 2), (pad + width, edges[-1])):
         d.text((x, base + 3), f"{v:.3g}", fill=(40, 40, 40), font=f, anchor="ma")
-    if note_peak:
-        k = int(counts.argmax())
-        x, y = pad + (k + 0.5) * bw, base - min(height, counts[k] / top * height)
-        d.text((x, y - 2), f"{counts[k]:,}", fill=(20, 20, 20), font=f, anchor="md")
     return img
 
 
@@ -263,6 +259,49 @@ def line_plot(x: np.ndarray, y: np.ndarray, ylim: tuple, width: int = 240, heigh
     d.text((pad + width, pad + height + 4), f"{x1:.3g}", fill=(40, 40, 40), font=f, anchor="ma")
     d.text((ax_x - 4, pad), f"{y1:.3g}", fill=(40, 40, 40), font=f, anchor="ra")
     d.text((ax_x - 4, pad + height), f"{y0:.3g}", fill=(40, 40, 40), font=f, anchor="rd")
-    d.text((pad + width, pad - 4), "in →", fill=(90, 90, 90), font=f, anchor="rd")
-    d.text((ax_x + 4, pad - 4), "out ↑", fill=(90, 90, 90), font=f, anchor="ld")
+    d.text((pad + width - 2, ax_y - 3), "number in", fill=(90, 90, 90), font=f, anchor="rd")
+    d.text((ax_x + 4, pad - 4), "number out", fill=(90, 90, 90), font=f, anchor="ld")
     return img
+
+
+def equation(images: list, operators: list, labels: list | None = None, gap: int = 44,
+             font_size: int = 28) -> Image.Image:
+    """Pictures in a row joined by operator signs, e.g. [window, kernel, products] with ["×", "="].
+
+    `operators` has one sign fewer than `images`; an optional label is written under each picture.
+    The signs ×, =, → and + are drawn as lines, so they show whatever the font lacks.
+    """
+    lf = font(max(11, font_size // 2))
+    label_h = font_size if labels else 0
+    slots = [max(im.width, int(lf.getlength(str(labels[k]))) + 4 if labels else 0) for k, im in enumerate(images)]
+    h = max(im.height for im in images)
+    out = Image.new("RGB", (sum(slots) + gap * (len(images) - 1), h + label_h), (255, 255, 255))
+    d = ImageDraw.Draw(out)
+    x = 0
+    for k, (im, w) in enumerate(zip(images, slots)):
+        out.paste(im, (x + (w - im.width) // 2, (h - im.height) // 2))
+        if labels:
+            d.text((x + w / 2, h + 4), str(labels[k]), fill=(40, 40, 40), font=lf, anchor="ma")
+        x += w
+        if k < len(operators):
+            _operator(d, operators[k], x + gap / 2, h / 2, font_size)
+            x += gap
+    return out
+
+
+def _operator(d: ImageDraw.ImageDraw, sign: str, cx: float, cy: float, size: int) -> None:
+    r, c, lw = size * 0.3, (40, 40, 40), max(2, size // 10)
+    if sign == "×":
+        d.line([cx - r, cy - r, cx + r, cy + r], fill=c, width=lw)
+        d.line([cx - r, cy + r, cx + r, cy - r], fill=c, width=lw)
+    elif sign == "+":
+        d.line([cx - r, cy, cx + r, cy], fill=c, width=lw)
+        d.line([cx, cy - r, cx, cy + r], fill=c, width=lw)
+    elif sign == "=":
+        d.line([cx - r, cy - r / 2.5, cx + r, cy - r / 2.5], fill=c, width=lw)
+        d.line([cx - r, cy + r / 2.5, cx + r, cy + r / 2.5], fill=c, width=lw)
+    elif sign == "→":
+        d.line([cx - r * 1.3, cy, cx + r * 0.6, cy], fill=c, width=lw)
+        d.polygon([(cx + r * 1.3, cy), (cx + r * 0.3, cy - r * 0.7), (cx + r * 0.3, cy + r * 0.7)], fill=c)
+    else:
+        d.text((cx, cy), sign, fill=c, font=font(size), anchor="mm")

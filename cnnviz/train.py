@@ -253,24 +253,12 @@ def evaluate(model: Model, data: Dataset, batch_size: int = 500) -> float:
 
 def fit(trainer: Trainer, train: Dataset, test: Dataset | None, checkpoint=None, log=print) -> Trainer:
     """Run the remaining epochs, evaluating and checkpointing after each one."""
-    spe = trainer.steps_per_epoch
     while trainer.step < trainer.total_steps:
-        epoch = trainer.step // spe
+        epoch = trainer.step // trainer.steps_per_epoch
         t0 = time.perf_counter()
-        last = [0.0]
-
-        def report(p: Progress):
-            now = time.perf_counter()
-            if now - last[0] >= 10 or p.step % spe == 0:
-                last[0] = now
-                left = (p.total_steps - p.step) * (now - t0) / max(1, p.step - epoch * spe)
-                log(f"epoch {p.epoch:6.2f}/{trainer.config.epochs}  loss {p.loss:.3f}  acc {p.accuracy:.3f}  "
-                    f"lr {p.lr:.4f}  {p.images_per_s:6.0f} img/s  time left {_clock(left)}")
-
-        prog: list[Progress] = []
-        train_steps(trainer, train, spe - trainer.step % spe, lambda p: (prog.append(p), report(p)))
-        record = {"epoch": epoch + 1, "train_loss": round(prog[-1].loss, 4),
-                  "train_accuracy": round(prog[-1].accuracy, 4), "seconds": round(time.perf_counter() - t0, 1)}
+        last = _run_epoch(trainer, train, log)
+        record = {"epoch": epoch + 1, "train_loss": round(last.loss, 4),
+                  "train_accuracy": round(last.accuracy, 4), "seconds": round(time.perf_counter() - t0, 1)}
         if test is not None:
             record["test_accuracy"] = round(evaluate(trainer.model(), test), 4)
         trainer.history.append(record)
@@ -278,6 +266,25 @@ def fit(trainer: Trainer, train: Dataset, test: Dataset | None, checkpoint=None,
         if checkpoint:
             trainer.save_checkpoint(checkpoint)
     return trainer
+
+
+def _run_epoch(trainer: Trainer, train: Dataset, log) -> Progress:
+    """Train to the end of the current epoch, logging a progress line every 10 s; returns the last Progress."""
+    spe = trainer.steps_per_epoch
+    first, t0 = trainer.step, time.perf_counter()
+    state = {"logged": 0.0, "last": None}
+
+    def report(p: Progress):
+        state["last"] = p
+        now = time.perf_counter()
+        if now - state["logged"] >= 10 or p.step % spe == 0:
+            state["logged"] = now
+            left = (p.total_steps - p.step) * (now - t0) / max(1, p.step - first)
+            log(f"epoch {p.epoch:6.2f}/{trainer.config.epochs}  loss {p.loss:.3f}  acc {p.accuracy:.3f}  "
+                f"lr {p.lr:.4f}  {p.images_per_s:6.0f} img/s  time left {_clock(left)}")
+
+    train_steps(trainer, train, spe - trainer.step % spe, report)
+    return state["last"]
 
 
 def _clock(seconds: float) -> str:

@@ -50,9 +50,8 @@ def _all_filters(stage) -> None:
     vmax = render.symmetric_limit(maps)
     tiles = []
     for f in range(len(maps)):
-        tile = render.mosaic([filter_picture(w[f], 48).resize((48, 48)), render.upscale(render.diverging(maps[f], vmax), 96)],
-                             cols=2, pad=2)
-        tiles.append(tile)
+        pair = [filter_picture(w[f], 48).resize((48, 48)), render.upscale(render.diverging(maps[f], vmax), 96)]
+        tiles.append(render.mosaic(pair, cols=2, pad=2))
     show(render.mosaic(tiles, cols=4, labels=[f"filter {f}" for f in range(len(maps))], pad=8),
          "Each filter (its colours show its numbers) next to the map it makes from this picture")
     show(render.legend(vmax), "Map colours: blue negative, white zero, red positive")
@@ -146,8 +145,8 @@ def _arithmetic(x, kernel, bias, i, j, expected, presentation) -> None:
         cols[3].metric(f"{name} sum", f"{products[c].sum():+.3f}")
     parts = " + ".join(f"({products[c].sum():+.3f})" for c in range(len(CHANNELS)))
     ok = abs(value - expected) <= 1e-4 * max(1.0, abs(expected))
-    st.markdown(f"{parts} + bias ({bias:+.3f}) = **{value:.3f}** "
-                f"{'✅ the value in the feature map' if ok else '⚠️ differs from the map: ' + f'{expected:.3f}'}")
+    verdict = ":green[✓ the value in the feature map]" if ok else f":red[differs from the map's {expected:.3f}]"
+    st.markdown(f"{parts} + bias ({bias:+.3f}) = **{value:.3f}** {verdict}")
 
 
 # ---------------------------------------------------------------- playground
@@ -208,7 +207,7 @@ def _playground(ctx) -> None:
     with c3:
         show(render.upscale(render.diverging(L.relu(fmap), render.symmetric_limit(fmap)), ctx.px), "After ReLU")
     st.markdown(f"With this as filter {slot}, the network would say: **{ctx.model.classes[top]}** "
-                f"({fmt_prob(p[top])}).", help="Computed live with your numbers in the network.")
+                f"({p[top]:.1%}).", help="Computed live with your numbers in the network.")
     b1, b2 = st.columns(2)
     if b1.button(f"Put this filter into the network as filter {slot}", key="pg_apply", type="primary"):
         state.set_filter(LAYER, slot, kernel, bias)

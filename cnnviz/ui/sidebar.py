@@ -49,7 +49,7 @@ def _take(file, label: str) -> None:
 def render_sidebar() -> bool:
     """Draw the sidebar; returns whether presentation mode is on."""
     with st.sidebar:
-        st.title("🔍 cnnviz")
+        st.title("cnnviz")
         st.caption("How a convolutional neural network sees a picture, step by step.")
         presentation = st.toggle("Presentation mode", key="presentation",
                                  help="Bigger text and pictures, fewer controls: for projecting in class.")

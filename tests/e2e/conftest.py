@@ -8,28 +8,14 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.helpers import CHROMIUM, CHROMIUM_ARGS, ServerError, serve
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 E2E_DIR = Path(__file__).resolve().parent
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-STARTUP_TIMEOUT = 60.0  # seconds
 VIEWPORT = {"width": 1400, "height": 900}
 
 
@@ -45,14 +31,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _health(url: str) -> str | None:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            return r.read().decode(errors="replace").strip()
-    except (urllib.error.URLError, OSError):
-        return None
-
-
 def _missing(reason: str):
     # On CI a missing browser must fail, or CI could go green without browser tests.
     if os.environ.get("CI"):
@@ -64,45 +42,11 @@ def _missing(reason: str):
 def app_server(tmp_path_factory):
     """Start `streamlit run` on a free local port; yield its base URL."""
     app = os.environ.get("CNNVIZ_APP", "app.py")
-    port = _free_port()
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", app,
-        "--server.headless", "true",
-        "--server.port", str(port),
-        "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",  # no reloads needed; saves CPU
-    ]
-    logs = tmp_path_factory.mktemp("streamlit")
-    out_path, err_path = logs / "stdout.log", logs / "stderr.log"
-    base_url = f"http://127.0.0.1:{port}"
-    with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while _health(f"{base_url}/_stcore/health") != "ok":
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"streamlit exited with code {proc.returncode} before it was healthy.\n"
-                    f"command: {' '.join(cmd)}\nstderr:\n{err_path.read_text(errors='replace')}\n"
-                    f"stdout:\n{out_path.read_text(errors='replace')}",
-                    pytrace=False,
-                )
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"streamlit not healthy after {STARTUP_TIMEOUT:.0f} s.\n"
-                    f"stderr:\n{err_path.read_text(errors='replace')}",
-                    pytrace=False,
-                )
-            time.sleep(0.25)
-        yield base_url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        with serve(app, _free_port(), tmp_path_factory.mktemp("streamlit")) as base_url:
+            yield base_url
+    except ServerError as e:
+        pytest.fail(str(e), pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+STARTUP_TIMEOUT = 60.0  # seconds
 SCREENSHOT_DIR = PROJECT_ROOT / "artifacts" / "screenshots"
 
 # Streamlit 1.67 puts the script-run state on the app root: initial, running,
@@ -73,3 +90,63 @@ def screenshot(page, name: str) -> Path:
         if size:
             page.set_viewport_size(size)
     return path
+
+
+GRID_HEADER_PX = 35  # st.data_editor's header row and body rows are 35 px high in 1.67
+GRID_ROW_PX = 35
+
+
+def edit_grid_cell(page, grid, row: int, col: int, value, n_cols: int = 3) -> None:
+    """Type `value` into cell (row, col) of an st.data_editor located by `grid` and press Enter.
+
+    The grid is drawn on a canvas, so the cell is clicked by position: columns
+    share the grid's width equally (a stretched editor), rows are 35 px high.
+    """
+    grid.locator("canvas").first.wait_for()
+    box = grid.bounding_box()
+    x = box["x"] + box["width"] / n_cols * (col + 0.5)
+    y = box["y"] + GRID_HEADER_PX + GRID_ROW_PX * (row + 0.5)
+    page.mouse.click(x, y)
+    page.keyboard.type(str(value))
+    page.keyboard.press("Enter")
+
+
+class ServerError(RuntimeError):
+    """The Streamlit server died or never became healthy; the message holds its logs."""
+
+
+def _health(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.read().decode(errors="replace").strip()
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+@contextmanager
+def serve(app: str, port: int, log_dir: Path, extra_args: tuple = ()):
+    """Run `streamlit run app` on 127.0.0.1:port until the block ends; yields the base URL."""
+    cmd = [sys.executable, "-m", "streamlit", "run", app, "--server.headless", "true",
+           "--server.port", str(port), "--server.address", "127.0.0.1",
+           "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none",  # no reloads needed; saves CPU
+           *extra_args]
+    out_path, err_path = Path(log_dir) / "stdout.log", Path(log_dir) / "stderr.log"
+    base_url = f"http://127.0.0.1:{port}"
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while _health(f"{base_url}/_stcore/health") != "ok":
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise ServerError(f"streamlit did not become healthy (exit code {proc.poll()}).\n"
+                                  f"command: {' '.join(cmd)}\nstderr:\n{err_path.read_text(errors='replace')}")
+            time.sleep(0.25)
+        yield base_url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)

@@ -1,0 +1,174 @@
+"""Step 6, fully connected: the last maps become one long list of numbers, and every class score is a
+weighted sum of that whole list plus a bias."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+from PIL import Image, ImageDraw
+
+from cnnviz import layers as L
+from cnnviz import render
+from cnnviz.ui.common import explain, show, signed_map
+
+INTRO = """
+Now the network has to decide. It **flattens** the last maps: it reads them like a book, row after row,
+map after map, into one long list of numbers. Then every class gets a **score**: each number in the list is
+multiplied by its own weight, and all the products are added up, plus a bias. A red weight says "a big number
+here is evidence *for* this class", a blue weight says "evidence *against*".
+"""
+
+TOP_BARS = 10  # maps in the contribution chart
+TOP_MAPS = 4  # maps drawn next to their weights
+
+
+def _parts(ctx):
+    """(maps stage or None, vector stage, dense stage): what flows into the first dense layer."""
+    d = next(i for i, s in enumerate(ctx.stages) if s.kind == "dense")
+    vec = ctx.stages[d - 1]
+    maps = ctx.stages[d - 2] if vec.kind == "flatten" and ctx.stages[d - 2].output.ndim == 3 else None
+    return maps, vec, ctx.stages[d]
+
+
+def render_dense(ctx) -> None:
+    """Draw step 6: flattening, then one class's score taken apart (a fragment)."""
+    maps, vec, dense = _parts(ctx)
+    explain(INTRO)
+    if maps is not None:
+        _flatten(ctx, maps, vec)
+    _class_score(ctx, maps, vec, dense)
+
+
+# ---------------------------------------------------------------- flatten
+
+
+def vector_picture(x: np.ndarray, cell: int, label_font: int = 12) -> Image.Image:
+    """The flattened maps x (C, H, W) as C lines of H*W cells: line c is map c read row by row.
+
+    Read left to right, top to bottom, it is exactly `layers.flatten`'s C, H, W order.
+    """
+    C, H, W = x.shape
+    rows = render.upscale(render.diverging(x.reshape(C, H * W)), H * W * cell)  # (C*cell, H*W*cell)
+    f = render.font(label_font)
+    label_w = int(f.getlength(f"map {C - 1}")) + 10
+    out = Image.new("RGB", (label_w + rows.width, rows.height), "white")
+    out.paste(rows, (label_w, 0))
+    d = ImageDraw.Draw(out)
+    step = 1 if cell >= label_font else -(-label_font // cell)
+    for c in range(0, C, step):
+        d.text((label_w - 6, c * cell + cell / 2), f"map {c}", fill=(60, 60, 60), font=f, anchor="rm")
+    return out
+
+
+def unrolled_map(m: np.ndarray, vmax: float, cell: int) -> Image.Image:
+    """One map (H, W) and, to its right, the same numbers in one line: its rows end to end, each labelled."""
+    H, W = m.shape
+    grid = render.upscale(render.diverging(m, vmax), W * cell)
+    cw = max(4, cell // 2)  # narrower cells, so H*W of them fit on a screen
+    line = Image.fromarray(render.diverging(m.reshape(1, H * W), vmax)).resize((H * W * cw, 2 * cell),
+                                                                               Image.Resampling.NEAREST)
+    f = render.font(max(10, cell * 2 // 3))
+    strip = Image.new("RGB", (line.width + 1, line.height + f.size + 6), "white")
+    strip.paste(line, (0, 0))
+    d = ImageDraw.Draw(strip)
+    for r in range(H):  # where each row of the map starts
+        x = r * W * cw
+        d.line([x, 0, x, line.height + 3], fill=(60, 60, 60), width=1)
+        d.text((x + W * cw / 2, line.height + 3), f"row {r}", fill=(60, 60, 60), font=f, anchor="ma")
+    return render.equation([grid, strip], ["→"], gap=48)
+
+
+def _flatten(ctx, maps, vec) -> None:
+    C, H, W = maps.output.shape
+    n = vec.output.size
+    st.subheader("1. Flatten: from maps to one long list")
+    st.markdown(f"The last stage, **{maps.name}**, has {C} maps of {H}x{W}. "
+                f"Laid end to end they make a list of **{C} × {H} × {W} = {n:,}** numbers.")
+    vmax = render.symmetric_limit(maps.output)
+    cell = 24 if ctx.presentation else 16
+    show(unrolled_map(maps.output[0], vmax, cell), f"Map 0 of {maps.name}, unrolled row by row")
+    flat = L.flatten(maps.output[None])[0]  # (C*H*W,)
+    same = np.array_equal(flat, vec.output)
+    show(vector_picture(maps.output, 10 if ctx.presentation else 8),
+         f"All {n:,} numbers: each line is one map; the list goes on line after line."
+         + (" ✓ Same as the flatten layer's output" if same else " ✗ Differs from the flatten layer's output"))
+    zeros = int(np.sum(vec.output == 0))
+    if zeros:
+        st.caption(f"{zeros:,} of the {n:,} numbers are exactly 0 (white): those parts of the picture did not "
+                   "light up, so they add nothing to any score.")
+
+
+# ---------------------------------------------------------------- one class's score
+
+
+def class_score(vec, dense, k: int, maps=None) -> dict:
+    """The score of class k taken apart: products (in,), their sum, bias, total (layers.dense),
+    the dense stage's own value and, when the vector came from maps (C, H, W), each map's part (C,)."""
+    w, b = dense.layer.params["weight"], dense.layer.params.get("bias")
+    x = vec.output
+    products = w[k].astype(np.float64) * x  # (in,)
+    bias = float(b[k]) if b is not None else 0.0
+    total = float(L.dense(x[None], w[k:k + 1], None if b is None else b[k:k + 1])[0, 0])
+    out = {"weights": w[k], "products": products, "sum": float(products.sum()), "bias": bias, "total": total,
+           "value": float(dense.output[k])}
+    if maps is not None:
+        out["per_map"] = products.reshape(maps.output.shape).sum(axis=(1, 2))  # (C,)
+    return out
+
+
+@st.fragment
+def _class_score(ctx, maps, vec, dense) -> None:
+    classes = ctx.model.classes
+    top = int(np.argmax(dense.output))
+    st.subheader("2. Weigh everything up: one score per class")
+    k = st.selectbox("Class", range(len(classes)), index=top, format_func=lambda c: classes[c],
+                     key=f"fc_class_{top}")
+    a = class_score(vec, dense, k, maps)
+    x, w, n = vec.output, a["weights"], vec.output.size
+    terms = " + ".join(f"({w[t]:.3f} × {x[t]:.3f})" for t in range(min(3, n)))
+    label = "".join("\\" + ch if ch in "_&%$#{}" else ch for ch in classes[k])  # TeX-safe
+    st.latex(rf"\text{{score}}(\text{{{label}}}) = w_0 x_0 + w_1 x_1 + \dots + w_{{{n - 1}}} x_{{{n - 1}}} + b")
+    st.markdown(f"Here: {terms} + … ({n:,} products in all) + bias. Each *x* is one number of the list, "
+                f"each *w* is the weight that **{classes[k]}** gives to it.")
+    ok = np.isclose(a["total"], a["value"], rtol=1e-4, atol=1e-5)
+    c1, c2, c3 = st.columns(3)
+    c1.metric(f"Sum of the {n:,} products", f"{a['sum']:.4f}")
+    c2.metric("Bias", f"{a['bias']:+.4f}")
+    c3.metric(f"Score for {classes[k]}", f"{a['total']:.4f}")
+    st.markdown(f"{'✓' if ok else '✗'} The dense layer's output for **{classes[k]}** is **{a['value']:.4f}**, "
+                "the same number.")
+    if maps is not None:
+        _per_map(ctx, maps, a, classes[k])
+
+
+def _per_map(ctx, maps, a: dict, name: str) -> None:
+    C, H, W = maps.output.shape
+    per_map = a["per_map"]
+    st.subheader(f"3. Which maps pushed the score for {name}?")
+    st.markdown(f"Each map's part of the score is the sum of its {H * W} products (its numbers times their "
+                f"weights). Red bars push the score for **{name}** up, blue bars push it down. "
+                f"The {C} parts plus the bias add up to the score: "
+                f"{per_map.sum():.4f} {a['bias']:+.4f} = {per_map.sum() + a['bias']:.4f}.")
+    order = np.argsort(-np.abs(per_map))[:TOP_BARS]
+    order = order[np.argsort(-per_map[order])]  # the strongest maps, biggest push first
+    width = 760 if ctx.presentation else 560
+    bar_h = 28 if ctx.presentation else 20
+    show(render.signed_bar_chart([f"map {c}" for c in order], per_map[order], width=width, bar_h=bar_h,
+                                 fmt="{:+.3f}", label_w=90),
+         f"The {len(order)} maps with the biggest parts (of {C})")
+    st.markdown(f"**The {TOP_MAPS} maps that helped {name} most**, each next to {name}'s weights for it "
+                "and their products (which add up to the bar above).")
+    weights = a["weights"].reshape(C, H, W)
+    products = a["products"].reshape(C, H, W)
+    vm, vw, vp = (render.symmetric_limit(v) for v in (maps.output, weights, products))
+    px = ctx.px // 2 if not ctx.presentation else ctx.px * 2 // 3
+    helpers = [c for c in np.argsort(-per_map) if per_map[c] > 0][:TOP_MAPS]
+    cols = st.columns(2)
+    for slot, c in enumerate(helpers):
+        pictures = [signed_map(maps.output[c], px, vm), signed_map(weights[c], px, vw),
+                    signed_map(products[c], px, vp)]
+        with cols[slot % 2]:
+            show(render.equation(pictures, ["×", "="], labels=[f"map {c}", f"weights for {name}",
+                                                                f"sum {per_map[c]:+.3f}"], gap=36, font_size=24))
+    if not helpers:
+        st.caption(f"No map pushed the score for {name} up.")

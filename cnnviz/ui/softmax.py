@@ -1,0 +1,71 @@
+"""Step 7, softmax: the class scores become shares that add up to 100%, and the biggest share is the answer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from cnnviz import render
+from cnnviz.ui.common import explain, fmt_prob, show
+
+INTRO = """
+The scores can be any numbers, even negative ones. **Softmax** turns them into shares of 100%:
+
+1. Take **exp** of each score (e ≈ 2.718 multiplied by itself "score" times). The result is always positive,
+   and a score just 1 higher gives a number almost 3 times bigger, so **bigger scores get much bigger shares**.
+2. Add all these numbers up.
+3. Each class's share is its number divided by the total. All shares **add up to 100%**.
+"""
+
+
+def softmax_table(logits: np.ndarray) -> dict:
+    """Softmax written out step by step for display, in float64. logits (K,) -> exps (K,), total, probs (K,).
+
+    Very large scores would overflow exp, so then every score is first lowered by the largest one
+    (`shift`); the shares do not change, since the common factor cancels out.
+    """
+    z = logits.astype(np.float64)
+    shift = float(z.max()) if z.max() > 50 else 0.0
+    e = np.exp(z - shift)  # (K,)
+    total = float(e.sum())
+    return {"exps": e, "total": total, "probs": e / total, "shift": shift}
+
+
+def render_softmax(ctx) -> None:
+    """Draw step 7: the table of exp(score) / sum, the sorted chart, the answer, and the checks."""
+    logits = next(s for s in reversed(ctx.stages) if s.kind == "dense").output
+    classes, probs = ctx.model.classes, ctx.probabilities
+    t = softmax_table(logits)
+    winner = int(np.argmax(t["probs"]))
+    explain(INTRO)
+    st.success(f"### The network's answer: {classes[winner]}, {fmt_prob(t['probs'][winner])}")
+
+    left, right = st.columns([1.25, 1])
+    with left:
+        exp_head = "exp(score)" if not t["shift"] else f"exp(score − {t['shift']:.1f})"
+        table = pd.DataFrame({
+            "class": classes,
+            "score": logits.astype(np.float64),
+            exp_head: t["exps"],
+            "exp ÷ sum": [f"{e:.4g} ÷ {t['total']:.4g} =" for e in t["exps"]],
+            "probability": t["probs"],
+        })
+        st.dataframe(table, hide_index=True, key="sm_table", height=36 + 35 * len(classes),
+                     column_config={"score": st.column_config.NumberColumn(format="%.3f"),
+                                    exp_head: st.column_config.NumberColumn(format="%.4g"),
+                                    "probability": st.column_config.NumberColumn(format="percent")})
+        st.markdown(f"Sum of the exp column: **{t['total']:.4g}**")
+    with right:
+        order = np.argsort(-t["probs"])
+        width, bar_h = (620, 34) if ctx.presentation else (480, 24)
+        show(render.bar_chart([classes[k] for k in order], t["probs"][order], highlight=0, width=width,
+                              bar_h=bar_h), "All classes, most likely first")
+
+    same = np.allclose(t["probs"], probs, rtol=1e-4, atol=1e-6)
+    adds_up = np.isclose(t["probs"].sum(), 1.0) and np.isclose(float(np.sum(probs, dtype=np.float64)), 1.0)
+    st.markdown(f"{'✓' if same else '✗'} These shares are the network's own output (the **{ctx.stages[-1].name}** "
+                f"layer).  \n{'✓' if adds_up else '✗'} They add up to {t['probs'].sum():.0%}.")
+    if not ctx.presentation:
+        st.caption(f"The network only knows these {len(classes)} classes, so it always picks one of them, even for "
+                   "a picture of something else. A low top share means it is unsure.")
