@@ -25,6 +25,18 @@ def blas_threads() -> int:
     return max(counts) if counts else os.cpu_count() or 1
 
 
+def limit_threads(threads: int | None) -> int:
+    """Use `threads` BLAS threads in NumPy if given (needs threadpoolctl); returns the count in force."""
+    if threads is None:
+        return blas_threads()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        raise SystemExit("--threads needs threadpoolctl (pip install threadpoolctl)") from None
+    threadpool_limits(threads, user_api="blas")  # stays in force for the whole (short) script
+    return threads
+
+
 def load_torch(threads: int):
     """torch with `threads` intra-op threads, or None (with a message) if it is not installed."""
     try:

@@ -1,6 +1,6 @@
 """The app's hot path: a traced forward pass (every stage kept) of one 32x32 picture, NumPy vs PyTorch.
 
-    python benchmarks/forward_speed.py [--repeats 200]
+    python benchmarks/forward_speed.py [--repeats 200 --threads N]
 
 Prints both medians and `ratio numpy/torch: X`; X <= 1.0 means the NumPy
 trace is no slower than PyTorch doing the same work on the same weights.
@@ -11,10 +11,9 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from common import interleaved_medians, limit_threads, load_torch, torch_layers  # also puts the project on sys.path
 
-from common import blas_threads, interleaved_medians, load_torch, torch_layers  # also puts the project on sys.path
-
-from cnnviz import model as M  # noqa: E402
+from cnnviz import model as M
 
 
 def default_or_stand_in() -> M.Model:
@@ -45,8 +44,9 @@ def torch_trace(model, mods, torch):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=200)
+    ap.add_argument("--threads", type=int, help="threads for both sides (default: what NumPy's BLAS uses)")
     a = ap.parse_args(argv)
-    threads = blas_threads()
+    threads = limit_threads(a.threads)
     torch = load_torch(threads)
     if torch is None:
         return 0

@@ -1,6 +1,6 @@
 """Training throughput: the NumPy trainer's step against PyTorch CPU on the same network and batch.
 
-    python benchmarks/train_speed.py [--blocks 7 --steps 3 --batch-size 128]
+    python benchmarks/train_speed.py [--blocks 7 --steps 3 --batch-size 128 --threads N]
 
 Both sides train the default architecture, tiny_vgg(10 classes, (16, 16, 32, 32)),
 on random 32x32 batches with SGD (momentum 0.9, weight decay 5e-4 on weights
@@ -14,11 +14,10 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from common import interleaved_medians, limit_threads, load_torch, torch_layers  # also puts the project on sys.path
 
-from common import blas_threads, interleaved_medians, load_torch, torch_layers  # also puts the project on sys.path
-
-from cnnviz import model as M  # noqa: E402
-from cnnviz import train as T  # noqa: E402
+from cnnviz import model as M
+from cnnviz import train as T
 
 
 def torch_step(model, config, torch):
@@ -45,8 +44,9 @@ def main(argv=None) -> int:
     ap.add_argument("--blocks", type=int, default=7, help="timed blocks per side")
     ap.add_argument("--steps", type=int, default=3, help="training steps per block")
     ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--threads", type=int, help="threads for both sides (default: what NumPy's BLAS uses)")
     a = ap.parse_args(argv)
-    threads = blas_threads()
+    threads = limit_threads(a.threads)
     torch = load_torch(threads)
     if torch is None:
         return 0

@@ -144,7 +144,7 @@ def legend(vmax: float, width: int = 240, height: int = 14, vmin: float | None =
 
 
 def mosaic(images: list, cols: int, pad: int = 4, labels: list | None = None,
-           bg=(255, 255, 255)) -> Image.Image:
+           bg=(255, 255, 255), label_size: int = 12) -> Image.Image:
     """Tile same-size PIL images in a grid of `cols` columns, with an optional label under each."""
     if not images:
         return Image.new("RGB", (1, 1), bg)
@@ -157,7 +157,7 @@ def mosaic(images: list, cols: int, pad: int = 4, labels: list | None = None,
         x, y = pad + (k % cols) * (w + pad), pad + (k // cols) * (h + pad + label_h)
         out.paste(im, (x, y))
         if labels:
-            d.text((x + w / 2, y + h + 2), str(labels[k]), fill=(40, 40, 40), font=font(12), anchor="ma")
+            d.text((x + w / 2, y + h + 2), str(labels[k]), fill=(40, 40, 40), font=font(label_size), anchor="ma")
     return out
 
 

@@ -119,9 +119,12 @@ class Trainer:
     def _backward(self, dy, caches):
         grads = {}
         layers = [la for la in self.base.layers if la.kind != "softmax"]
-        for la, cache in zip(reversed(layers), reversed(caches)):
+        for la, cache in zip(reversed(layers), reversed(caches), strict=True):
             o = la.options
-            if la.kind == "conv":
+            if la.kind == "conv" and la is layers[0]:  # the picture itself needs no gradient
+                dw, db = L.conv2d_backward_weights(dy, self.params[la.name]["weight"], cache[1])
+                grads[la.name] = {"weight": dw, "bias": db}
+            elif la.kind == "conv":
                 shape, cols = cache
                 w = self.params[la.name]["weight"]
                 dy, dw, db = L.conv2d_backward(dy, shape, w, cols, o.get("stride", 1), o.get("padding", 0))

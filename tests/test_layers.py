@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from scipy.signal import correlate2d
 
 from cnnviz import layers as L
@@ -173,6 +175,12 @@ def test_max_and_avg_pool_match_loops(shape, size, stride):
         np.testing.assert_allclose(y, ref, rtol=1e-13)
 
 
+@pytest.mark.parametrize("fn", [L.max_pool2d, L.avg_pool2d])
+def test_pool_window_larger_than_map_raises(fn):
+    with pytest.raises(ValueError, match="does not fit"):
+        fn(np.zeros((1, 1, 1, 4)), 3, 1)
+
+
 def test_max_pool_default_size_is_2():
     x = np.arange(16.0).reshape(1, 1, 4, 4)
     np.testing.assert_array_equal(L.max_pool2d(x), [[[[5, 7], [13, 15]]]])
@@ -257,6 +265,50 @@ def test_conv2d_backward_finite_differences(case):
     _check_grad(dx, loss, x)
     _check_grad(dw, loss, w)
     _check_grad(db, loss, b)
+
+
+def test_conv2d_backward_weights_is_the_parameter_half():
+    case = (2, 3, 6, 5, 4, 3, 3, 2, 1)
+    x, w, b = _conv_inputs(case, seed=21)
+    y, cols = L.conv2d_forward(x, w, b, 2, 1)
+    dy = _rng(22).standard_normal(y.shape)
+    _, dw, db = L.conv2d_backward(dy, x.shape, w, cols, 2, 1)
+    dw2, db2 = L.conv2d_backward_weights(dy, w, cols)
+    np.testing.assert_array_equal(dw2, dw)
+    np.testing.assert_array_equal(db2, db)
+
+
+@settings(max_examples=40, deadline=None)
+@given(N=st.integers(1, 2), C=st.integers(1, 3), H=st.integers(1, 9), W=st.integers(1, 9),
+       K=st.integers(1, 4), stride=st.integers(1, 3), padding=st.integers(0, 2), seed=st.integers(0, 2**16))
+def test_im2col_col2im_are_adjoint_and_conv_matches_loop(N, C, H, W, K, stride, padding, seed):
+    """<im2col(x), c> == <x, col2im(c)> for any shapes, and the fast conv equals the loop."""
+    assume(H + 2 * padding >= K and W + 2 * padding >= K)
+    rng = _rng(seed)
+    x = rng.standard_normal((N, C, H, W))
+    cols = L.im2col(x, K, K, stride, padding)
+    Ho, Wo = L.conv_output_size(H, K, stride, padding), L.conv_output_size(W, K, stride, padding)
+    assert cols.shape == (C * K * K, N * Ho * Wo)
+    c = rng.standard_normal(cols.shape)
+    back = L.col2im(c, x.shape, K, K, stride, padding)
+    assert back.shape == x.shape
+    assert np.sum(cols * c) == pytest.approx(np.sum(x * back), rel=1e-10, abs=1e-10)
+    w = rng.standard_normal((2, C, K, K))
+    np.testing.assert_allclose(L.conv2d(x, w, None, stride, padding), L.conv2d_loop(x, w, None, stride, padding),
+                               rtol=1e-10, atol=1e-10)
+
+
+def test_conv2d_single_picture_and_batch_agree():
+    """One picture and a large batch take different matrix-product orientations: same numbers."""
+    rng = _rng(23)
+    x = rng.standard_normal((9, 4, 24, 24)).astype(np.float32)  # 9 * 24 * 24 positions: the batch path
+    w = rng.standard_normal((8, 4, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(8).astype(np.float32)
+    assert 24 * 24 <= L.SMALL_GEMM < 9 * 24 * 24
+    batch = L.conv2d(x, w, b, 1, 1)
+    for n in (0, 8):
+        np.testing.assert_allclose(L.conv2d(x[n:n + 1], w, b, 1, 1)[0], batch[n], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(batch, L.conv2d_loop(x.astype(np.float64), w, b, 1, 1), rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("name", ["relu", "tanh", "sigmoid"])

@@ -121,8 +121,10 @@ def test_dense_score_matches_trace(expected):
     line = check_line(at, "The dense layer's output for")
     assert line.startswith("✓") and model.classes[top] in line
     assert float(re.findall(BOLD_NUMBER, line)[0]) == pytest.approx(float(z[top]), abs=1e-4)
-    score = next(m for m in at.metric if m.label.startswith("Score for"))
-    assert float(score.value) == pytest.approx(float(z[top]), abs=1e-4)
+    products, bias, total = (float(v) for v in re.findall(r"\*\*([-+]?\d+\.\d+)\*\*",
+                                                          check_line(at, "products **")))
+    assert products + bias == pytest.approx(total, abs=2e-4)
+    assert total == pytest.approx(float(z[top]), abs=1e-4)
     assert any("✓ Same as the flatten layer's output" in (c or "") for im in at.image for c in im.captions)
 
     other = (top + 1) % len(model.classes)

@@ -18,8 +18,8 @@ PRESENTATION_CSS = """
 
 
 def show(img: Image.Image, caption: str | None = None) -> None:
-    """A PIL image at its own pixel size, sent as PNG so nothing blurs."""
-    st.image(render.png(img), caption=caption, width=img.width)
+    """A PIL image at its own pixel size (shrunk only if its column is narrower), sent as PNG so nothing blurs."""
+    st.image(render.png(img), caption=caption, width="content", output_format="PNG")
 
 
 def signed_map(a: np.ndarray, width: int, vmax: float | None = None) -> Image.Image:

@@ -14,7 +14,7 @@ from cnnviz import render
 from cnnviz.filters import PRESETS, clean_kernel
 from cnnviz.model import forward
 from cnnviz.ui import state
-from cnnviz.ui.common import explain, fmt_prob, show
+from cnnviz.ui.common import explain, show
 
 CHANNELS = ("Red", "Green", "Blue")
 LAYER = "conv1_1"
@@ -52,7 +52,7 @@ def _all_filters(stage) -> None:
     for f in range(len(maps)):
         pair = [filter_picture(w[f], 48).resize((48, 48)), render.upscale(render.diverging(maps[f], vmax), 96)]
         tiles.append(render.mosaic(pair, cols=2, pad=2))
-    show(render.mosaic(tiles, cols=4, labels=[f"filter {f}" for f in range(len(maps))], pad=8),
+    show(render.mosaic(tiles, cols=4, labels=[f"filter {f + 1}" for f in range(len(maps))], pad=8),
          "Each filter (its colours show its numbers) next to the map it makes from this picture")
     show(render.legend(vmax), "Map colours: blue negative, white zero, red positive")
 
@@ -88,7 +88,7 @@ def _one_filter(ctx) -> None:
     stage = ctx.stage(LAYER)
     weight, bias = stage.layer.params["weight"], stage.layer.params["bias"]
     n = len(weight)
-    f = st.selectbox("Filter", range(n), format_func=lambda k: f"filter {k}", key="conv_filter")
+    f = st.selectbox("Filter", range(n), format_func=lambda k: f"filter {k + 1}", key="conv_filter")
     H, W = stage.output.shape[1:]
     i, j = _position("conv", (H, W))
     x = ctx.stages[0].output
@@ -105,7 +105,7 @@ def _one_filter(ctx) -> None:
         m = stage.output[f] if upto is None else np.where(_revealed(upto, (H, W)), stage.output[f], 0)
         big = render.outline(render.upscale(render.diverging(m, vmax), ctx.px + 64), (i, j, i + 1, j + 1), (H, W))
         with map_slot.container():
-            st.caption(f"Feature map of filter {f}: click a cell to move the window")
+            st.caption(f"Feature map of filter {f + 1}: click a cell to move the window")
             if upto is None:
                 streamlit_image_coordinates(big, key="conv_click", cursor="crosshair")
             else:
@@ -142,7 +142,7 @@ def _arithmetic(x, kernel, bias, i, j, expected, presentation) -> None:
             show(render.number_grid(kernel[c], render.diverging(kernel[c]), cell), f"× {name} filter")
         with cols[2]:
             show(render.number_grid(products[c], render.diverging(products[c]), cell), "= products")
-        cols[3].metric(f"{name} sum", f"{products[c].sum():+.3f}")
+        cols[3].markdown(f"{name} sum  \n**{products[c].sum():+.3f}**")
     parts = " + ".join(f"({products[c].sum():+.3f})" for c in range(len(CHANNELS)))
     ok = abs(value - expected) <= 1e-4 * max(1.0, abs(expected))
     verdict = ":green[✓ the value in the feature map]" if ok else f":red[differs from the map's {expected:.3f}]"
@@ -181,7 +181,7 @@ def _playground(ctx) -> None:
     layer = ctx.stage(LAYER).layer
     n = layer.params["weight"].shape[0]
     a, b = st.columns(2)
-    slot = a.selectbox("Network filter to replace", range(n), format_func=lambda k: f"filter {k}",
+    slot = a.selectbox("Network filter to replace", range(n), format_func=lambda k: f"filter {k + 1}",
                        key="pg_slot")
     choice = b.selectbox("Start from", [*PRESETS, "The network's own filter"], key="pg_preset")
     version_key = (choice, slot if choice not in PRESETS else None)
@@ -204,12 +204,13 @@ def _playground(ctx) -> None:
         show(render.upscale(ctx.small, ctx.px), "Input")
     with c2:
         show(render.upscale(render.diverging(fmap), ctx.px), "Your filter's feature map")
+        st.caption(f"Its numbers run from {fmap.min():.2f} to {fmap.max():.2f}.")
     with c3:
         show(render.upscale(render.diverging(L.relu(fmap), render.symmetric_limit(fmap)), ctx.px), "After ReLU")
-    st.markdown(f"With this as filter {slot}, the network would say: **{ctx.model.classes[top]}** "
+    st.markdown(f"With this as filter {slot + 1}, the network would say: **{ctx.model.classes[top]}** "
                 f"({p[top]:.1%}).", help="Computed live with your numbers in the network.")
     b1, b2 = st.columns(2)
-    if b1.button(f"Put this filter into the network as filter {slot}", key="pg_apply", type="primary"):
+    if b1.button(f"Put this filter into the network as filter {slot + 1}", key="pg_apply", type="primary"):
         state.set_filter(LAYER, slot, kernel, bias)
         st.rerun()
     if ctx.edited and b2.button("Reset the network to its trained filters", key="pg_reset"):

@@ -48,6 +48,7 @@ def vector_picture(x: np.ndarray, cell: int, label_font: int = 12) -> Image.Imag
     Read left to right, top to bottom, it is exactly `layers.flatten`'s C, H, W order.
     """
     C, H, W = x.shape
+    cell = max(1, min(cell, 640 // (H * W)))  # bigger maps make longer lines: keep them on the screen
     rows = render.upscale(render.diverging(x.reshape(C, H * W)), H * W * cell)  # (C*cell, H*W*cell)
     f = render.font(label_font)
     label_w = int(f.getlength(f"map {C - 1}")) + 10
@@ -64,7 +65,7 @@ def unrolled_map(m: np.ndarray, vmax: float, cell: int) -> Image.Image:
     """One map (H, W) and, to its right, the same numbers in one line: its rows end to end, each labelled."""
     H, W = m.shape
     grid = render.upscale(render.diverging(m, vmax), W * cell)
-    cw = max(4, cell // 2)  # narrower cells, so H*W of them fit on a screen
+    cw = max(1, min(cell // 2, 640 // (H * W)))  # narrower cells, so H*W of them fit on a screen
     line = Image.fromarray(render.diverging(m.reshape(1, H * W), vmax)).resize((H * W * cw, 2 * cell),
                                                                                Image.Resampling.NEAREST)
     f = render.font(max(10, cell * 2 // 3))
@@ -131,10 +132,8 @@ def _class_score(ctx, maps, vec, dense) -> None:
     st.markdown(f"Here: {terms} + … ({n:,} products in all) + bias. Each *x* is one number of the list, "
                 f"each *w* is the weight that **{classes[k]}** gives to it.")
     ok = np.isclose(a["total"], a["value"], rtol=1e-4, atol=1e-5)
-    c1, c2, c3 = st.columns(3)
-    c1.metric(f"Sum of the {n:,} products", f"{a['sum']:.4f}")
-    c2.metric("Bias", f"{a['bias']:+.4f}")
-    c3.metric(f"Score for {classes[k]}", f"{a['total']:.4f}")
+    st.markdown(f"Sum of the {n:,} products **{a['sum']:.4f}** + bias **{a['bias']:+.4f}** "
+                f"= score for {classes[k]} **{a['total']:.4f}**")
     st.markdown(f"{'✓' if ok else '✗'} The dense layer's output for **{classes[k]}** is **{a['value']:.4f}**, "
                 "the same number.")
     if maps is not None:
@@ -161,7 +160,7 @@ def _per_map(ctx, maps, a: dict, name: str) -> None:
     weights = a["weights"].reshape(C, H, W)
     products = a["products"].reshape(C, H, W)
     vm, vw, vp = (render.symmetric_limit(v) for v in (maps.output, weights, products))
-    px = ctx.px // 2 if not ctx.presentation else ctx.px * 2 // 3
+    px = W * (18 if ctx.presentation else 13)  # three side by side must fit half the page
     helpers = [c for c in np.argsort(-per_map) if per_map[c] > 0][:TOP_MAPS]
     cols = st.columns(2)
     for slot, c in enumerate(helpers):
@@ -169,6 +168,7 @@ def _per_map(ctx, maps, a: dict, name: str) -> None:
                     signed_map(products[c], px, vp)]
         with cols[slot % 2]:
             show(render.equation(pictures, ["×", "="], labels=[f"map {c}", f"weights for {name}",
-                                                                f"sum {per_map[c]:+.3f}"], gap=36, font_size=24))
+                                                                f"sum {per_map[c]:+.3f}"], gap=36,
+                                 font_size=32 if ctx.presentation else 24))
     if not helpers:
         st.caption(f"No map pushed the score for {name} up.")

@@ -41,7 +41,7 @@ def overview_image(stages, classes, small: np.ndarray, scale: int = 1):
     """
     s = scale
     thumb, pad, gap = 32 * s, 3 * s, 16 * s
-    name_font, shape_font = render.font(12 * s), render.font(10 * s)
+    name_font, shape_font = render.font(13 * s), render.font(11 * s)
     maps_h = ROWS * (thumb + pad)
     columns = []  # (title, shape text, body image, [(map index, box in body)])
     for st_ in stages:
@@ -154,6 +154,13 @@ def _cached_overview(key: str, scale: int, _stages, _classes, _small):
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
+def _overview_boxes(key: str, scale: int, _stages, _classes, _small) -> tuple[int, tuple]:
+    """(image width, click boxes): all a rerun needs besides the PNG, without unpickling the big picture."""
+    img, boxes = _cached_overview(key, scale, _stages, _classes, _small)
+    return img.width, boxes
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
 def _overview_png(key: str, scale: int, selected: tuple, _stages, _classes, _small) -> bytes:
     """The overview as PNG bytes with the open map (stage name, index) outlined in orange."""
     img, boxes = _cached_overview(key, scale, _stages, _classes, _small)
@@ -233,7 +240,7 @@ def _on_click(boxes: tuple, natural_width: int, names: list) -> None:
 def _explorer(ctx) -> None:
     scale = 2  # drawn at twice the size and fitted to the page by the browser: sharp on any screen
     key = _content_key(ctx, scale)
-    img, boxes = _cached_overview(key, scale, ctx.stages, ctx.model.classes, ctx.small)
+    width, boxes = _overview_boxes(key, scale, ctx.stages, ctx.model.classes, ctx.small)
     names = _map_stages(ctx)
     name = st.session_state.get("ov_stage")
     if name not in names:
@@ -242,7 +249,7 @@ def _explorer(ctx) -> None:
     data = _overview_png(key, scale, selected, ctx.stages, ctx.model.classes, ctx.small)
     st.caption(LEGEND)
     streamlit_image_coordinates(_Png(data), width="stretch", key="ov_click", cursor="pointer",
-                                on_click=partial(_on_click, boxes, img.width, names))
+                                on_click=partial(_on_click, boxes, width, names))
     st.subheader("Pick any map")
     _close_up(ctx, names, name)
 
@@ -272,7 +279,7 @@ def _close_up(ctx, names: list[str], default: str) -> None:
     px = ctx.px
     box = receptive_box(ctx.model.layers, index - 1, i, j, ctx.small.shape[:2])
     rh, rw = box[2] - box[0], box[3] - box[1]
-    left, mid, right = st.columns([1, 1, 1.4])
+    left, mid, right = st.columns([1, 1, 1.5])
     with left:
         pic = render.outline(render.upscale(ctx.small, px), box, ctx.small.shape[:2], width=3)
         show(pic, f"This number looks at a {rh}x{rw} patch of the picture")
@@ -332,61 +339,73 @@ def _channel_names(prev) -> list[str]:
 
 
 def _conv_arithmetic(ctx, stage, prev, k: int, i: int, j: int, right) -> None:
+    """The partial sums table, one channel's window x kernel, the total and its check; the source maps."""
     a = conv_arithmetic(stage, prev, k, i, j)
-    C = len(a["window"])
+    C, kh, kw = a["window"].shape
     chans = _channel_names(prev)
-    strongest = int(np.argmax(np.abs(a["partial"])))
     st.markdown(f"#### How {stage.name}, map {k} got {a['value']:.3f} at row {i}, column {j}")
-    st.markdown(f"The filter has one 3x3 kernel **for each of the {C} input maps**. Each kernel is laid on its "
-                "map's window; the 9 products are added up to a *partial sum*. All partial sums plus the bias "
-                "give the number.")
+    st.markdown(f"The filter has one {kh}x{kw} kernel **for each of the {C} input maps**. Each kernel is laid on "
+                f"its map's window; the {kh * kw} products are added up to a *partial sum*. All partial sums plus "
+                "the bias give the number.")
     t_col, g_col = st.columns([1, 2.4])
     with t_col:
         table = pd.DataFrame({"input map": [f"{prev.name} {n}" for n in chans], "partial sum": a["partial"]})
         st.dataframe(table, hide_index=True, height=min(36 + 35 * C, 320),
                      column_config={"partial sum": st.column_config.NumberColumn(format="%.4f")})
     with g_col:
-        if ctx.presentation:
-            c = strongest
-        else:
-            c = st.selectbox("Look inside one input map", range(C), index=strongest,
-                             format_func=lambda n: f"{prev.name} {chans[n]} (partial sum {a['partial'][n]:+.3f})",
-                             key=f"ov_chan_{stage.name}_{k}_{i}_{j}")
-        cell = 60 if ctx.presentation else 44
-        vin = render.symmetric_limit(prev.output)
-        win_colors = render.diverging(a["window"][c], vin)
-        win_colors[a["padded"]] = 215  # padding cells grey
-        kernel, products = a["kernel"][c], a["window"][c] * a["kernel"][c]
-        grids = [render.number_grid(a["window"][c], win_colors, cell),
-                 render.number_grid(kernel, render.diverging(kernel), cell),
-                 render.number_grid(products, render.diverging(products), cell)]
-        show(render.equation(grids, ["×", "="], labels=[f"window of {prev.name} {chans[c]}", "kernel",
-                                                         f"sum = {a['partial'][c]:+.4f}"]))
-        if a["padded"].any():
-            st.caption("Grey cells lie outside the map: the padding, which counts as 0.")
+        c = _channel_detail(ctx, stage, prev, a, chans, (k, i, j))
     ok = np.isclose(a["total"], a["value"], rtol=1e-4, atol=1e-5)
     st.markdown(f"Sum of the {C} partial sums: **{a['partial'].sum():.4f}**  \n"
                 f"plus the bias **{a['bias']:+.4f}** = **{a['total']:.4f}**")
     mark = "✓" if ok else "✗"
     st.markdown(f"{mark} conv2d on this window gives **{a['total']:.4f}**; the map holds **{a['value']:.4f}**.")
     with right:
-        x = prev.output
-        vmax = render.symmetric_limit(x)
-        t = ctx.px // 4
-        s, p = stage.layer.options.get("stride", 1), stage.layer.options.get("padding", 0)
-        r, q = i * s - p, j * s - p
-        box = (r, q, r + a["window"].shape[1], q + a["window"].shape[2])
-        box = (max(box[0], 0), max(box[1], 0), min(box[2], x.shape[1]), min(box[3], x.shape[2]))
-        tiles = []
-        for n in range(C):
-            tile = render.outline(signed_map(x[n], t, vmax), box, x.shape[1:], width=2)
-            if n == c:
-                tile = render.outline(tile, (0, 0, x.shape[1], x.shape[2]), x.shape[1:], color=(255, 120, 0),
-                                      width=3)
-            tiles.append(tile)
-        cols = 8 if C > 16 else 4
-        show(render.mosaic(tiles, cols, pad=3, labels=chans if C <= 32 else None),
-             f"It came from all {C} maps of {prev.name}; the yellow squares are the window")
+        _source_maps(ctx, stage, prev, a, chans, c, i, j)
+
+
+def _channel_detail(ctx, stage, prev, a: dict, chans: list[str], where: tuple) -> int:
+    """Window x kernel = products for one input map (the strongest one unless picked); returns its index."""
+    strongest = int(np.argmax(np.abs(a["partial"])))
+    if ctx.presentation:
+        c = strongest
+    else:
+        k, i, j = where
+        c = st.selectbox("Look inside one input map", range(len(chans)), index=strongest,
+                         format_func=lambda n: f"{prev.name} {chans[n]} (partial sum {a['partial'][n]:+.3f})",
+                         key=f"ov_chan_{stage.name}_{k}_{i}_{j}")  # a new position starts at its strongest map
+    cell = 60 if ctx.presentation else 44
+    win_colors = render.diverging(a["window"][c], render.symmetric_limit(prev.output))
+    win_colors[a["padded"]] = 215  # padding cells grey
+    kernel, products = a["kernel"][c], a["window"][c] * a["kernel"][c]
+    grids = [render.number_grid(a["window"][c], win_colors, cell),
+             render.number_grid(kernel, render.diverging(kernel), cell),
+             render.number_grid(products, render.diverging(products), cell)]
+    show(render.equation(grids, ["×", "="], labels=[f"window of {prev.name} {chans[c]}", "kernel",
+                                                     f"sum = {a['partial'][c]:+.4f}"]))
+    if a["padded"].any():
+        st.caption("Grey cells lie outside the map: the padding, which counts as 0.")
+    return c
+
+
+def _source_maps(ctx, stage, prev, a: dict, chans: list[str], c: int, i: int, j: int) -> None:
+    """Every input map with the window outlined in yellow; map c framed in orange."""
+    x = prev.output
+    C, H, W = x.shape
+    vmax = render.symmetric_limit(x)
+    cols = C if C <= 4 else int(np.ceil(np.sqrt(C)))  # about square, so it stays short and wide enough
+    budget = 460 if ctx.presentation else 360  # the mosaic must fit its column on a 1280-pixel screen
+    t = max(1, (budget // cols - 3) // W) * W  # a whole number of pixels per cell
+    s, p = stage.layer.options.get("stride", 1), stage.layer.options.get("padding", 0)
+    r, q = i * s - p, j * s - p
+    box = (max(r, 0), max(q, 0), min(r + a["window"].shape[1], H), min(q + a["window"].shape[2], W))
+    tiles = []
+    for n in range(C):
+        tile = render.outline(signed_map(x[n], t, vmax), box, (H, W), width=2)
+        if n == c:
+            tile = render.outline(tile, (0, 0, H, W), (H, W), color=(255, 120, 0), width=3)
+        tiles.append(tile)
+    show(render.mosaic(tiles, cols, pad=3, labels=chans),
+         f"It came from all {C} maps of {prev.name}; the yellow squares are the window")
 
 
 def _simple_arithmetic(ctx, stage, prev, k: int, i: int, j: int, right) -> None:
@@ -406,7 +425,9 @@ def _simple_arithmetic(ctx, stage, prev, k: int, i: int, j: int, right) -> None:
     else:
         window = x[i:i + 1, j:j + 1]
         value = float(la(window[None, None])[0, 0, 0, 0])
-        text = f"{stage.kind}({float(window[0, 0]):.4f}) = **{value:.4f}**"
+        v = float(window[0, 0])
+        text = f"ReLU: max(0, {v:.4f}) = **{value:.4f}**" if stage.kind == "relu" else \
+            f"{stage.kind}({v:.4f}) = **{value:.4f}**"
         box = (i, j, i + 1, j + 1)
         spot = None
     with right:

@@ -14,7 +14,7 @@ UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"]
 @st.cache_data(show_spinner=False)
 def _gallery(names: tuple) -> bytes:
     thumbs = [render.upscale(state.sample_picture(n)[:, :, :3], 64).resize((64, 64)) for n in names]
-    return render.png(render.mosaic(thumbs, cols=4, labels=[n[:10] for n in names]))
+    return render.png(render.mosaic(thumbs, cols=4, labels=[n[:12] for n in names], label_size=10))
 
 
 def _pick_sample() -> None:

@@ -41,26 +41,16 @@ def render_softmax(ctx) -> None:
     explain(INTRO)
     st.success(f"### The network's answer: {classes[winner]}, {fmt_prob(t['probs'][winner])}")
 
-    left, right = st.columns([1.25, 1])
-    with left:
-        exp_head = "exp(score)" if not t["shift"] else f"exp(score − {t['shift']:.1f})"
-        table = pd.DataFrame({
-            "class": classes,
-            "score": logits.astype(np.float64),
-            exp_head: t["exps"],
-            "exp ÷ sum": [f"{e:.4g} ÷ {t['total']:.4g} =" for e in t["exps"]],
-            "probability": t["probs"],
-        })
-        st.dataframe(table, hide_index=True, key="sm_table", height=36 + 35 * len(classes),
-                     column_config={"score": st.column_config.NumberColumn(format="%.3f"),
-                                    exp_head: st.column_config.NumberColumn(format="%.4g"),
-                                    "probability": st.column_config.NumberColumn(format="percent")})
-        st.markdown(f"Sum of the exp column: **{t['total']:.4g}**")
-    with right:
-        order = np.argsort(-t["probs"])
-        width, bar_h = (620, 34) if ctx.presentation else (480, 24)
-        show(render.bar_chart([classes[k] for k in order], t["probs"][order], highlight=0, width=width,
-                              bar_h=bar_h), "All classes, most likely first")
+    chart = _sorted_chart(classes, t["probs"], ctx.presentation)
+    if ctx.presentation:  # the chart first and wide, the table under it
+        show(chart, "All classes, most likely first")
+        _table(classes, logits, t)
+    else:
+        left, right = st.columns([1.1, 1])
+        with left:
+            _table(classes, logits, t)
+        with right:
+            show(chart, "All classes, most likely first")
 
     same = np.allclose(t["probs"], probs, rtol=1e-4, atol=1e-6)
     adds_up = np.isclose(t["probs"].sum(), 1.0) and np.isclose(float(np.sum(probs, dtype=np.float64)), 1.0)
@@ -69,3 +59,26 @@ def render_softmax(ctx) -> None:
     if not ctx.presentation:
         st.caption(f"The network only knows these {len(classes)} classes, so it always picks one of them, even for "
                    "a picture of something else. A low top share means it is unsure.")
+
+
+def _sorted_chart(classes, probs: np.ndarray, presentation: bool):
+    order = np.argsort(-probs)
+    width, bar_h = (760, 30) if presentation else (400, 24)  # bar_chart fits longer names in 30-pixel rows
+    return render.bar_chart([classes[k] for k in order], probs[order], highlight=0, width=width, bar_h=bar_h)
+
+
+def _table(classes, logits: np.ndarray, t: dict) -> None:
+    """One row per class: score, exp(score), exp ÷ sum = probability."""
+    exp_head = "exp(score)" if not t["shift"] else f"exp(score − {t['shift']:.1f})"
+    table = pd.DataFrame({
+        "class": classes,
+        "score": logits.astype(np.float64),
+        exp_head: t["exps"],
+        "exp ÷ sum": [f"{e:.4g} ÷ {t['total']:.4g} =" for e in t["exps"]],
+        "probability": t["probs"],
+    })
+    st.dataframe(table, hide_index=True, key="sm_table", height=36 + 35 * len(classes),
+                 column_config={"score": st.column_config.NumberColumn(format="%.3f"),
+                                exp_head: st.column_config.NumberColumn(format="%.4g"),
+                                "probability": st.column_config.NumberColumn(format="percent")})
+    st.markdown(f"Sum of the exp column: **{t['total']:.4g}**")

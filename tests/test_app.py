@@ -1,0 +1,181 @@
+"""The whole app in AppTest: walking the steps, pictures in and out, the filter playground,
+URL state, and that one session's edits never touch the shared default model."""
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+streamlit_testing = pytest.importorskip("streamlit.testing.v1")
+AppTest = streamlit_testing.AppTest
+
+from cnnviz.filters import PRESETS, as_rgb_filter  # noqa: E402
+from cnnviz.model import DEFAULT_MODEL_PATH, load_model, trace  # noqa: E402
+from cnnviz.ui.state import STEPS  # noqa: E402
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+def _app(**query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    for k, v in query.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def _step_title(at) -> str:
+    return next(h.value for h in at.header)
+
+
+def _banner(at) -> str:
+    return next(i.value for i in at.info if "Prediction" in i.value)
+
+
+def _png(rgb: np.ndarray, fmt="PNG") -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def test_next_and_previous_walk_every_step_and_each_shows_pictures():
+    at = _app()
+    assert not at.exception
+    for k in range(1, len(STEPS) + 1):
+        assert _step_title(at) == f"{k}. {STEPS[k - 1]}"
+        assert len(at.image) >= 2, f"step {k} shows no pictures"
+        assert at.query_params["step"] in (str(k), [str(k)])
+        if k < len(STEPS):
+            next(b for b in at.button if b.label == "Next").click().run()
+            assert not at.exception
+    for k in range(len(STEPS), 1, -1):
+        next(b for b in at.button if b.label == "Previous").click().run()
+        assert _step_title(at) == f"{k - 1}. {STEPS[k - 2]}"
+    assert not at.exception
+
+
+def test_prediction_banner_matches_the_core():
+    at = _app(sample="smiley")
+    m = load_model()
+    pic = np.asarray(Image.open(Path(DEFAULT_MODEL_PATH).parents[1] / "samples" / "smiley.png").convert("RGB"))
+    p = trace(m, pic)[-1].output
+    assert m.classes[int(p.argmax())] in _banner(at)
+
+
+@pytest.mark.parametrize("query, step, sample", [
+    ({"step": "99"}, 1, "cat-chelsea"),
+    ({"step": "-3"}, 1, "cat-chelsea"),
+    ({"step": "<script>alert(1)</script>"}, 1, "cat-chelsea"),
+    ({"step": "9" * 400}, 1, "cat-chelsea"),
+    ({"step": "4", "sample": "../../etc/passwd"}, 4, "cat-chelsea"),
+    ({"step": "3", "sample": "checkerboard"}, 3, "checkerboard"),
+])
+def test_odd_links_fall_back_to_defaults(query, step, sample):
+    at = _app(**query)
+    assert not at.exception
+    assert _step_title(at) == f"{step}. {STEPS[step - 1]}"
+    assert at.session_state["sample"] == sample
+
+
+def test_upload_a_picture_then_a_bad_file_keeps_the_good_picture():
+    at = _app()
+    at.segmented_control(key="picture_source").set_value("Upload").run()
+    stripes = np.zeros((40, 60, 3), np.uint8)
+    stripes[:, ::4] = (250, 40, 40)
+    at.file_uploader(key="uploader").upload("stripes.png", _png(stripes), "image/png").run()
+    assert not at.exception and not at.error
+    assert at.session_state["source"] == "upload"
+    np.testing.assert_array_equal(at.session_state["upload"], stripes)
+
+    at.file_uploader(key="uploader").upload("notes.png", b"<html><script>x</script></html>", "image/png").run()
+    assert not at.exception
+    assert len(at.error) == 1 and "picture" in at.error[0].value.lower()
+    np.testing.assert_array_equal(at.session_state["upload"], stripes)  # the previous picture stays
+    assert _step_title(at) == "1. Pixels"
+
+    # and the next good upload works again
+    at.file_uploader(key="uploader").upload("big.jpg", _png(np.full((300, 200, 3), 90, np.uint8), "JPEG"),
+                                            "image/jpeg").run()
+    assert not at.exception and not at.error
+    assert at.session_state["upload"].shape == (300, 200, 3)
+
+
+def test_webcam_photo_becomes_the_picture():
+    at = _app()
+    at.segmented_control(key="picture_source").set_value("Webcam").run()
+    photo = np.full((48, 64, 3), (20, 120, 200), np.uint8)
+    at.camera_input(key="camera").set_value(("photo.jpg", _png(photo, "JPEG"), "image/jpeg")).run()
+    assert not at.exception and not at.error
+    assert at.session_state["upload_name"] == "webcam photo"
+    assert at.session_state["upload"].shape == (48, 64, 3)
+
+
+def _playground_answer(at) -> str:
+    return next(m.value for m in at.markdown if "would say" in m.value)
+
+
+def test_filter_playground_changes_the_map_and_the_prediction_and_leaves_the_default_alone():
+    default_before = {la.name: {k: np.array(v) for k, v in la.params.items()} for la in load_model().layers}
+    at = _app(step="2")
+    answer = _playground_answer(at)
+    map_range = next(c.value for c in at.caption if c.value.startswith("Its numbers run from"))
+    # a big vertical-edge filter typed into all three colour grids
+    for c in "RGB":
+        at.session_state[f"pg_{c}_0"] = {"edited_rows": {r: {"0": 30.0, "2": -30.0} for r in range(3)},
+                                         "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert not at.exception
+    assert _playground_answer(at) != answer
+    assert next(c.value for c in at.caption if c.value.startswith("Its numbers run from")) != map_range
+
+    banner = _banner(at)
+    next(b for b in at.button if b.label.startswith("Put this filter into the network")).click().run()
+    assert not at.exception
+    assert "with your edits" in _banner(at) and _banner(at) != banner
+    edits = at.session_state["edits"]
+    kernel, bias = edits[("conv1_1", 0)]
+    assert kernel.shape == (3, 3, 3) and kernel[0, 0, 0] == 30.0 and kernel[0, 0, 2] == -30.0
+
+    # the shared default model is untouched, in memory and on disk
+    for la in load_model().layers:
+        for k, v in la.params.items():
+            np.testing.assert_array_equal(v, default_before[la.name][k])
+
+    next(b for b in at.button if b.label.startswith("Reset the network")).click().run()
+    assert "with your edits" not in _banner(at)
+
+
+def test_bad_numbers_in_the_filter_grid_are_fixed_with_a_note():
+    at = _app(step="2")
+    at.session_state["pg_R_0"] = {"edited_rows": {0: {"0": None, "1": float("nan")}, 1: {"1": 1e30}},
+                                  "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert not at.exception
+    notes = " ".join(w.value for w in at.warning)
+    assert "read as 0" in notes and "clipped" in notes
+    assert "nan" not in _playground_answer(at).lower()
+
+
+def test_a_preset_filter_matches_the_core_convolution():
+    at = _app(step="2")
+    at.selectbox(key="pg_preset").set_value("Sobel x").run()
+    assert not at.exception
+    assert at.session_state["pg_start"][0] == "Sobel x"
+    np.testing.assert_allclose(as_rgb_filter(PRESETS["Sobel x"]).sum(0), PRESETS["Sobel x"], rtol=1e-6)
+
+
+def test_two_sessions_do_not_share_edits_or_pictures():
+    a, b = _app(step="2"), _app(step="2")
+    for c in "RGB":
+        a.session_state[f"pg_{c}_0"] = {"edited_rows": {1: {"1": 50.0}}, "added_rows": [], "deleted_rows": []}
+    a.run()
+    next(x for x in a.button if x.label.startswith("Put this filter")).click().run()
+    a.segmented_control(key="picture_source").set_value("Upload").run()
+    a.file_uploader(key="uploader").upload("red.png", _png(np.full((32, 32, 3), (255, 0, 0), np.uint8)),
+                                          "image/png").run()
+    b.run()
+    assert "with your edits" in _banner(a)
+    assert "with your edits" not in _banner(b)
+    assert "edits" not in b.session_state or not b.session_state["edits"]
+    assert "upload" not in b.session_state
