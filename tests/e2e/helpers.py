@@ -22,7 +22,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-STARTUP_TIMEOUT = 60.0  # seconds
+STARTUP_TIMEOUT = 120.0  # seconds; a loaded 2-core machine can take a while
 SCREENSHOT_DIR = PROJECT_ROOT / "artifacts" / "screenshots"
 
 # Streamlit 1.67 puts the script-run state on the app root: initial, running,
@@ -103,10 +103,17 @@ def edit_grid_cell(page, grid, row: int, col: int, value, n_cols: int = 3) -> No
     share the grid's width equally (a stretched editor), rows are 35 px high.
     """
     grid.locator("canvas").first.wait_for()
+    grid.scroll_into_view_if_needed()
     box = grid.bounding_box()
     x = box["x"] + box["width"] / n_cols * (col + 0.5)
     y = box["y"] + GRID_HEADER_PX + GRID_ROW_PX * (row + 0.5)
     page.mouse.click(x, y)
+    page.wait_for_timeout(200)
+    # Enter opens the cell's editor holding the old number; select it all and type over it.
+    # (Typing straight onto a selected cell can lose its first key.)
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(200)
+    page.keyboard.press("ControlOrMeta+a")
     page.keyboard.type(str(value))
     page.keyboard.press("Enter")
 

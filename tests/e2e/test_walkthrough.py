@@ -25,13 +25,13 @@ def test_walk_every_step_and_edit_a_filter(page, app_server):
         assert page.locator('[data-testid="stImage"] img, iframe').count() >= 2, f"step {k} shows no pictures"
         screenshot(page, f"step{k}-{STEPS[k - 1].lower().replace(' ', '-')}")
         if k < len(STEPS):
-            page.get_by_role("button", name="Next").click()
+            page.get_by_role("button", name="Next", exact=True).click()
             _header(page, k + 1)
             assert f"step={k + 1}" in page.url
 
     # Back to the convolution step and write a filter by hand.
     for k in range(len(STEPS), 2, -1):
-        page.get_by_role("button", name="Previous").click()
+        page.get_by_role("button", name="Previous", exact=True).click()
         _header(page, k - 1)
     before = _playground_answer(page)
     grid = page.locator('[data-testid="stDataFrame"]').first
