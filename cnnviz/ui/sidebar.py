@@ -72,8 +72,11 @@ def render_sidebar() -> bool:
 
 
 def _model_facts() -> None:
-    m = state.default_model()
+    m = state.base_model()
     with st.expander("About this network"):
+        if state.own_model_label() is not None:
+            st.markdown(f"**Your own network: {state.own_model_label()}**")
+            st.button("Back to the shipped network", on_click=state.use_model, args=(None,))
         acc = m.meta.get("test_accuracy")
         st.markdown(
             f"- Classes: {', '.join(m.classes)}\n"

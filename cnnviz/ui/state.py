@@ -55,9 +55,31 @@ def sample_picture(name: str) -> np.ndarray:
     return load_image(samples.sample_path(name))
 
 
+def base_model() -> Model:
+    """This session's network before edits: its own (trained or uploaded) one, else the shipped default."""
+    return st.session_state.get("own_model") or default_model()
+
+
+def own_model_label() -> str | None:
+    """What to call this session's own network, or None while it uses the shipped one."""
+    return st.session_state.get("own_model_label") if "own_model" in st.session_state else None
+
+
+def use_model(model: Model | None, label: str = "") -> None:
+    """Walk through `model` from now on (None: back to the shipped one); edits start afresh."""
+    if model is None:
+        st.session_state.pop("own_model", None)
+        st.session_state.pop("own_model_label", None)
+    else:
+        st.session_state["own_model"] = model
+        st.session_state["own_model_label"] = label
+    reset_edits()
+    st.session_state["step"] = 1
+
+
 def session_model() -> Model:
-    """The default model with this session's edits: replaced conv1 filters and the activation."""
-    m = default_model()
+    """This session's network with its edits: replaced conv1 filters and the activation."""
+    m = base_model()
     for (layer, index), (kernel, bias) in st.session_state.get("edits", {}).items():
         m = m.with_filter(layer, index, np.asarray(kernel, np.float32), bias)
     act = st.session_state.get("activation", "relu")
@@ -138,4 +160,4 @@ def build_context(presentation: bool) -> Context:
     model = session_model()
     name, picture = current_picture()
     return Context(model, trace(model, picture), picture, fit_to_input(picture, model.input_size), name,
-                   presentation, model is not default_model())
+                   presentation, model is not base_model())
