@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+import tracemalloc
+import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cnnviz import layers as L
 from cnnviz import model as M
@@ -350,28 +355,11 @@ def test_with_activation_makes_a_new_model():
 
 
 def torch_modules(model):
-    """The same network as a list of torch.nn modules, with the same weights."""
+    """The same network as a list of torch.nn modules with the same weights (the benchmarks' twin)."""
     torch = pytest.importorskip("torch")
-    nn = torch.nn
-    out = []
-    for la in model.layers:
-        p, o = la.params, la.options
-        if la.kind == "conv":
-            F, C, KH, KW = p["weight"].shape
-            mod = nn.Conv2d(C, F, (KH, KW), stride=o.get("stride", 1), padding=o.get("padding", 0))
-        elif la.kind == "dense":
-            mod = nn.Linear(p["weight"].shape[1], p["weight"].shape[0])
-        elif la.kind in ("maxpool", "avgpool"):
-            pool = nn.MaxPool2d if la.kind == "maxpool" else nn.AvgPool2d
-            mod = pool(o.get("size", 2), o.get("stride"))
-        else:
-            mod = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "flatten": nn.Flatten,
-                   "softmax": lambda: nn.Softmax(dim=1)}[la.kind]()
-        with torch.no_grad():
-            for k, v in p.items():
-                getattr(mod, k).copy_(torch.from_numpy(np.array(v)))
-        out.append(mod)
-    return out
+    from benchmarks.common import torch_layers
+
+    return torch_layers(model, torch)
 
 
 def assert_matches_torch(model, images, atol=1e-4):
@@ -415,3 +403,252 @@ def test_default_model_matches_torch_rebuild(default_model):
     images = [picture(seed=1), picture(32, 32, seed=2), np.full((32, 32, 3), 128, np.uint8),
               rng.integers(0, 256, (64, 48, 3), dtype=np.uint8)]
     assert_matches_torch(default_model, images)
+
+
+# ---------------------------------------------------------------- hostile files (the "Your own model file" page)
+
+
+def npz_bytes(arrays: dict, compressed=False) -> bytes:
+    buf = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buf, **arrays)
+    return buf.getvalue()
+
+
+def header_only_npz(members: dict) -> bytes:
+    """An .npz whose members are only .npy headers declaring {name: (shape, dtype)}, with no data at all."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, (shape, dtype) in members.items():
+            h = io.BytesIO()
+            np.lib.format.write_array_header_1_0(h, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                                                     "fortran_order": False, "shape": shape})
+            z.writestr(f"{name}.npy", h.getvalue())
+    return buf.getvalue()
+
+
+def refused(data, match=None) -> str:
+    """load_model(data) raises ModelError (matching `match`) with a short, one-line message; returns it."""
+    with pytest.raises(M.ModelError, match=match) as info:
+        M.load_model(data)
+    msg = str(info.value)
+    assert msg and "\n" not in msg and len(msg) < 400, msg
+    return msg
+
+
+@pytest.mark.parametrize("shape, dtype", [
+    ((10**12,), np.float64),  # 8 TB: NumPy would try to allocate it up front
+    ((400_000_000,), np.float32),  # 1.6 GB
+    ((3000, 3000), np.float32),  # 9 million: over the per-array limit
+    ((), "V100000000"),  # one 100 MB raw "number"
+    ((2, 3), np.complex128),
+    ((2, 3), [("a", np.float32), ("b", np.float32)]),
+    ((-5, 3), np.float32),
+])
+def test_declared_shapes_and_dtypes_are_checked_before_any_array_is_read(shape, dtype):
+    tracemalloc.start()
+    try:
+        refused(header_only_npz({"conv1_1.weight": (shape, dtype)}))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000, f"{peak:,} bytes allocated while refusing"
+
+
+def test_total_numbers_limit_and_a_real_compressed_bomb():
+    # Five arrays of 4.5 million each: each under the per-array limit, 22.5 million together.
+    msg = refused(header_only_npz({f"a{k}": ((4_500_000,), np.float32) for k in range(5)}), "in all")
+    assert "20,000,000" in msg
+    # A real array of 6 million zeros compresses to a few kB.
+    bomb = npz_bytes({"architecture": np.array("{}"), "x": np.zeros(6_000_000, np.float32)}, compressed=True)
+    assert len(bomb) < 100_000
+    refused(bomb, "6,000,000 numbers")
+
+
+def test_too_many_members_and_members_that_are_not_arrays():
+    refused(header_only_npz({f"a{k}": ((1,), np.float32) for k in range(300)}), "entries")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("architecture.npy", b"\x93NUMPY")
+        z.writestr("evil.sh", b"rm -rf /")
+    refused(buf.getvalue(), "not a NumPy array")
+
+
+def test_pickle_in_bytes_and_file_objects_is_never_unpickled(tmp_path):
+    marker = tmp_path / "fired"
+    arrays = saved_arrays(tmp_path)
+    arrays["dense.weight"] = np.array([_Trap(marker)], dtype=object)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays, allow_pickle=True)
+    for source in (buf.getvalue(), io.BytesIO(buf.getvalue())):
+        refused(source, "pickle")
+    assert not marker.exists()
+
+
+def test_file_object_already_read_to_its_end_is_read_from_the_start(tmp_path):
+    buf = io.BytesIO(npz_bytes(saved_arrays(tmp_path)))
+    buf.read()
+    assert M.load_model(buf).classes == tuple(CLASSES)
+
+
+def test_renamed_keys(tmp_path):
+    arrays = saved_arrays(tmp_path)
+    arrays["conv1_1.W"] = arrays.pop("conv1_1.weight")
+    refused(npz_bytes(arrays), "conv1_1.weight")
+    arch = arrays.pop("architecture")
+    refused(npz_bytes({**arrays, "arch": arch}), "architecture")
+
+
+@pytest.mark.parametrize("value", [1e300, -1e39, 2e3])
+def test_weights_that_overflow_float32_or_are_huge(tmp_path, value):
+    arrays = saved_arrays(tmp_path)
+    w = arrays["conv1_2.weight"].astype(np.float64)
+    w[1, 2, 0, 0] = value
+    refused(npz_bytes({**arrays, "conv1_2.weight": w}), "infinite|up to")
+
+
+def test_architecture_that_is_not_text(tmp_path):
+    arrays = saved_arrays(tmp_path)
+    for arch in (np.float32(3.0), np.array(["{}", "{}"]), np.zeros((2, 2))):
+        refused(npz_bytes({**arrays, "architecture": arch}), "architecture")
+
+
+def test_huge_architecture_text(tmp_path):
+    arrays = saved_arrays(tmp_path)
+    arch = with_arch(arrays, lambda a: a["meta"].update(notes="x" * 300_000))["architecture"]
+    refused(npz_bytes({**arrays, "architecture": arch}), "characters")
+
+
+@pytest.mark.parametrize("depth", [20, 5000, 90_000])
+def test_deeply_nested_architecture(tmp_path, depth):
+    arrays = saved_arrays(tmp_path)
+    text = str(arrays["architecture"])[:-1] + ', "junk": ' + "[" * depth + "]" * depth + "}"
+    refused(npz_bytes({**arrays, "architecture": np.array(text)}), "nested too deeply")
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda a: a["layers"][0]["options"].update(stride=-1), "stride"),
+    (lambda a: a["layers"][0]["options"].update(padding=-1), "padding"),
+    (lambda a: a["layers"][0]["options"].update(padding=65), "padding"),
+    (lambda a: a["layers"][0]["options"].update(stride=10**30), "stride"),
+    (lambda a: a["layers"][0]["options"].update(stride=1.5), "stride"),
+    (lambda a: a["layers"][0]["options"].update(stride=True), "stride"),
+    (lambda a: a["layers"][0]["options"].update(stride="x" * 5000), "stride"),
+    (lambda a: a["layers"][4]["options"].update(size=-2), "size"),
+    (lambda a: a["layers"][4]["options"].update(stride=99), "stride"),
+    (lambda a: a["layers"][0]["options"].update(dilation=2), "dilation"),
+    (lambda a: a["layers"][1].update(kind="Conv2d"), "unknown kind"),
+    (lambda a: a["layers"][1].update(kind=["relu"]), "unknown kind"),
+    (lambda a: a["layers"][1].update(name="relu 1<script>"), "plain name"),
+    (lambda a: a["layers"][1].update(params={"weight": [1]}), "parameters"),
+    (lambda a: a["layers"][0].update(params={}), "parameters"),
+    (lambda a: a.update(layers=[]), "layers"),
+    (lambda a: a.update(layers=[{"name": f"r{k}", "kind": "relu"} for k in range(100)]), "layers"),
+    (lambda a: a.update(classes=["![x](http://example.com/a.png)"] + [f"c{k}" for k in range(9)]), "class name"),
+    (lambda a: a.update(classes=[3] + [f"c{k}" for k in range(9)]), "class name"),
+    (lambda a: a.update(classes="cat,dog"), "classes"),
+    (lambda a: a.update(input_size=[32.5, 32]), "input size"),
+    (lambda a: a.update(input_size=[1e400, 32]), "input size"),
+    (lambda a: a.update(input_size=[2, 2]), "input size"),
+    (lambda a: a.update(preprocessing={"mean": [0, 0, 0], "std": [1e-30, 1, 1]}), "spreads"),
+    (lambda a: a.update(preprocessing={"mean": [float("nan"), 0, 0], "std": [1, 1, 1]}), "means"),
+    (lambda a: a.update(meta={"test_accuracy": "99%"}), "test accuracy"),
+    (lambda a: a.update(meta={"test_accuracy": float("nan")}), "test accuracy"),
+    (lambda a: a.update(meta=[1, 2]), "meta"),
+    (lambda a: a.update(format="cnnviz-model/99"), "cnnviz-model/99"),
+], ids=lambda v: None if callable(v) else v)
+def test_hostile_descriptions(tmp_path, change, match):
+    refused(npz_bytes(with_arch(saved_arrays(tmp_path), change)), match)
+
+
+def test_a_network_that_needs_gigabytes_for_one_picture_is_refused_before_it_runs():
+    """Weights within every limit (64 filters of 3x3x3), but padding 64 on a 256x256 input makes
+    64 maps of 382x382: 9.3 million numbers, from a file of a few kB. Refused before anything runs."""
+    conv = M.Layer("conv1", "conv", {"weight": np.zeros((64, 3, 3, 3)), "bias": np.zeros(64)},
+                   {"stride": 1, "padding": 64})
+    dense = M.Layer("dense", "dense", {"weight": np.zeros((2, 10))})
+    arch = {"layers": [conv.spec(), M.Layer("flatten", "flatten").spec(), dense.spec()], "classes": ["a", "b"],
+            "input_size": [256, 256]}
+    arrays = {"architecture": np.array(json.dumps(arch)), "conv1.weight": np.zeros((64, 3, 3, 3), np.float32),
+              "conv1.bias": np.zeros(64, np.float32), "dense.weight": np.zeros((2, 10), np.float32)}
+    refused(npz_bytes(arrays), "conv1.*would need 9,3.* numbers for one picture")
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda layers: layers[:5] + layers[10:], "Tiny-VGG layout"),
+    (lambda layers: [replace(la, name="c1") if la.name == "conv1_1" else la for la in layers], "Tiny-VGG layout"),
+    (lambda layers: [replace(la, kind="avgpool") if la.kind == "maxpool" else la for la in layers], "Tiny-VGG"),
+    (lambda layers: [replace(la, options={"stride": 2, "padding": 1}) if la.name == "conv2_2" else la
+                     for la in layers], "stride 1"),
+    (lambda layers: [replace(la, options={"size": 2, "stride": 1}) if la.name == "maxpool1" else la
+                     for la in layers], "2x2 max pooling"),
+], ids=["missing-block", "renamed", "avgpool", "stride2", "overlapping-pool"])
+def test_layouts_the_walkthrough_cannot_show_are_refused(change, match):
+    m = small_model()
+    m = M.Model(tuple(change(list(m.layers))), m.classes, m.input_size, m.preprocessing, m.meta)
+    with pytest.raises(M.ModelError, match=match):
+        M.check_tiny_vgg(m)
+
+
+def test_walkthrough_limits_on_kernels_filters_input_and_classes():
+    with pytest.raises(M.ModelError, match="filters"):
+        M.check_tiny_vgg(M.tiny_vgg(CLASSES, (80, 8, 8, 8)))
+    with pytest.raises(M.ModelError, match="input"):
+        M.check_tiny_vgg(M.tiny_vgg(CLASSES, (4, 4, 8, 8), input_size=(8, 8)))
+    with pytest.raises(M.ModelError, match="input"):
+        M.check_tiny_vgg(M.tiny_vgg(CLASSES, (4, 4, 8, 8), input_size=(30, 30)))
+    with pytest.raises(M.ModelError, match="classes"):
+        M.check_tiny_vgg(M.tiny_vgg([f"c{k}" for k in range(101)], (4, 4, 8, 8)))
+    m = small_model()
+    w5 = M.Layer("conv1_1", "conv", {"weight": np.zeros((4, 3, 5, 5)), "bias": np.zeros(4)},
+                 {"stride": 1, "padding": 2})
+    with pytest.raises(M.ModelError, match="3x3"):
+        M.check_tiny_vgg(m.with_layer("conv1_1", w5))
+
+
+def test_what_the_walkthrough_can_show_passes():
+    for m in (small_model(), small_model().with_activation("tanh"), M.tiny_vgg(["a", "b"], (64, 64, 64, 64)),
+              M.tiny_vgg(CLASSES, (4, 4, 8, 8), input_size=(16, 128))):
+        M.check_tiny_vgg(m)
+    if M.DEFAULT_MODEL_PATH.exists():
+        M.check_tiny_vgg(M.load_model())
+
+
+def test_saved_by_the_trainer_loads_with_its_meta(tmp_path):
+    m = small_model()
+    meta = {"dataset": "fruit", "test_accuracy": 0.8125, "epochs": 3, "config": {"lr": 0.01, "seed": 0},
+            "history": [{"epoch": e, "train_loss": 1.0 / e, "test_accuracy": 0.5} for e in range(1, 200)]}
+    m = M.Model(m.layers, m.classes, m.input_size, m.preprocessing, meta)
+    buf = io.BytesIO()
+    M.save_model(m, buf)
+    back = M.load_model(buf.getvalue())
+    assert back.meta == meta
+    M.check_tiny_vgg(back)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10**6), st.binary(min_size=1, max_size=16))
+def test_corrupted_model_files_raise_only_model_error(at, junk):
+    data = bytearray(_GOOD_NPZ)
+    at %= len(data)
+    data[at:at + len(junk)] = junk
+    try:
+        M.load_model(bytes(data))
+    except M.ModelError:
+        pass
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=512))
+def test_random_bytes_raise_only_model_error(data):
+    with pytest.raises(M.ModelError):
+        M.load_model(b"PK\x03\x04" + data)
+
+
+def _good_npz() -> bytes:
+    buf = io.BytesIO()
+    M.save_model(M.tiny_vgg(["a", "b"], (2, 2, 2, 2), input_size=(16, 16)), buf)
+    return buf.getvalue()
+
+
+_GOOD_NPZ = _good_npz()
