@@ -109,13 +109,24 @@ def number_grid(values: np.ndarray, colors: np.ndarray | None = None, cell: int 
     """A table picture: values (h, w) written in cells coloured by `colors` (h, w, 3) uint8.
 
     `highlight` = (row, col) draws a thick border round one cell.
+    Drawn once per look (texts, colours, size): writing text is the slow part, and a class sees the same
+    windows again and again. Each call gets its own copy.
     """
     h, w = values.shape
     if colors is None:
         colors = np.full((h, w, 3), 250, np.uint8)
+    texts = tuple(tuple(fmt.format(v) for v in row) for row in values)
+    colors = np.ascontiguousarray(colors, np.uint8)
+    mark = None if highlight is None else (int(highlight[0]), int(highlight[1]))
+    return _number_grid(texts, colors.tobytes(), colors.shape, cell, mark).copy()
+
+
+@lru_cache(maxsize=128)
+def _number_grid(texts: tuple, colors_bytes: bytes, colors_shape: tuple, cell: int, highlight) -> Image.Image:
+    h, w = len(texts), len(texts[0]) if texts else 0
+    colors = np.frombuffer(colors_bytes, np.uint8).reshape(colors_shape)
     img = Image.new("RGB", (w * cell + 1, h * cell + 1), (255, 255, 255))
     d = ImageDraw.Draw(img)
-    texts = [[fmt.format(v) for v in row] for row in values]
     longest = max((len(t) for row in texts for t in row), default=1)
     f = font(max(8, min(cell // 3, int(cell * 1.6 / max(1, longest)))))
     for i in range(h):
@@ -165,9 +176,12 @@ def bar_chart(labels: list, values: np.ndarray, highlight: int | None = None, wi
               bar_h: int = 26, fmt: str = "{:.1%}") -> Image.Image:
     """Horizontal bars, longest first as given; the `highlight` index drawn in a strong colour."""
     n = len(labels)
-    label_w, value_w = 110, 70
+    f = font(int(bar_h * 0.6))
+    value_w = 70
+    # room for the longest name (a student's class can be "horizontal stripes"), but never more than half
+    label_w = min(width // 2, max([110] + [int(f.getlength(str(name))) + 14 for name in labels]))
     img = Image.new("RGB", (width, n * (bar_h + 6) + 6), (255, 255, 255))
-    d, f = ImageDraw.Draw(img), font(int(bar_h * 0.6))
+    d = ImageDraw.Draw(img)
     top = max(float(np.max(values)), 1e-12)
     span = width - label_w - value_w
     for k, (name, v) in enumerate(zip(labels, values)):
@@ -305,3 +319,43 @@ def _operator(d: ImageDraw.ImageDraw, sign: str, cx: float, cy: float, size: int
         d.polygon([(cx + r * 1.3, cy), (cx + r * 0.3, cy - r * 0.7), (cx + r * 0.3, cy + r * 0.7)], fill=c)
     else:
         d.text((cx, cy), sign, fill=c, font=font(size), anchor="mm")
+
+
+def curves(series: list, x_max: float, ylim: tuple, title: str, width: int = 420, height: int = 200,
+           fmt: str = "{:.2g}") -> Image.Image:
+    """Training curves: series = [(label, xs, ys, rgb), ...] on one chart from x = 0 to `x_max`.
+
+    The x axis is fixed in advance, so a run in progress fills the chart from left to right.
+    Values outside `ylim` are clipped to its edge; a legend of the labels sits under the title.
+    """
+    left, right, top, bottom = 48, 16, 46, 26
+    img = Image.new("RGB", (width, height), (255, 255, 255))
+    d, f = ImageDraw.Draw(img), font(13)
+    (y0, y1), x1 = ylim, max(float(x_max), 1e-9)
+    pw, ph = width - left - right, height - top - bottom
+
+    def to_px(x, y):
+        return left + x / x1 * pw, top + (y1 - min(max(y, y0), y1)) / (y1 - y0) * ph
+
+    d.text((left, 4), title, fill=(20, 20, 20), font=font(16), anchor="la")
+    lx = left
+    for label, _, _, color in series:
+        d.rectangle([lx, 28, lx + 14, 35], fill=color)
+        d.text((lx + 18, 32), label, fill=(60, 60, 60), font=f, anchor="lm")
+        lx += 30 + int(f.getlength(label))
+    for k in range(5):
+        y = y0 + (y1 - y0) * k / 4
+        py = to_px(0, y)[1]
+        d.line([left, py, left + pw, py], fill=(232, 232, 232))
+        d.text((left - 4, py), fmt.format(y), fill=(90, 90, 90), font=f, anchor="rm")
+    d.rectangle([left, top, left + pw, top + ph], outline=(190, 190, 190))
+    d.text((left, top + ph + 4), "0", fill=(90, 90, 90), font=f, anchor="la")
+    d.text((left + pw, top + ph + 4), f"step {x_max:.0f}", fill=(90, 90, 90), font=f, anchor="ra")
+    for _, xs, ys, color in series:
+        pts = [to_px(x, y) for x, y in zip(xs, ys) if np.isfinite(y)]
+        if len(pts) > 1:
+            d.line(pts, fill=color, width=3, joint="curve")
+        elif pts:
+            (cx, cy), r = pts[0], 3
+            d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=color)
+    return img

@@ -40,6 +40,7 @@ class TrainConfig:
     crop_padding: int = 4  # random crops of the picture padded by this many pixels (0: off)
     flip: bool = True  # random horizontal flips
     seed: int = 0
+    frozen: tuple = ()  # names of layers whose parameters stay as given (transfer learning)
 
 
 @dataclass
@@ -67,6 +68,9 @@ class Trainer:
         self.step = 0
         self.params = {la.name: {k: np.array(v, np.float32) for k, v in la.params.items()}
                        for la in model.layers if la.params}
+        unknown = set(config.frozen) - set(self.params)
+        if unknown:
+            raise ValueError(f"cannot freeze {sorted(unknown)}: no layer with parameters has that name")
         self.velocity = {n: {k: np.zeros_like(v) for k, v in p.items()} for n, p in self.params.items()}
         self.rng = np.random.default_rng(config.seed)
         self.history: list[dict] = []
@@ -119,9 +123,13 @@ class Trainer:
     def _backward(self, dy, caches):
         grads = {}
         layers = [la for la in self.base.layers if la.kind != "softmax"]
-        for la, cache in zip(reversed(layers), reversed(caches), strict=True):
-            o = la.options
-            if la.kind == "conv" and la is layers[0]:  # the picture itself needs no gradient
+        frozen = set(self.config.frozen)
+        # Below the lowest layer that learns, no gradient is needed: stop there (frozen early
+        # layers then cost only their forward pass).
+        lowest = next((i for i, la in enumerate(layers) if la.params and la.name not in frozen), len(layers))
+        for i in reversed(range(lowest, len(layers))):
+            la, cache, o = layers[i], caches[i], layers[i].options
+            if la.kind == "conv" and i == lowest:  # nothing below needs dx (the picture, or frozen layers)
                 dw, db = L.conv2d_backward_weights(dy, self.params[la.name]["weight"], cache[1])
                 grads[la.name] = {"weight": dw, "bias": db}
             elif la.kind == "conv":
@@ -144,7 +152,7 @@ class Trainer:
                 dy = L.avg_pool2d_backward(dy, cache, o.get("size", 2), o.get("stride"))
             elif la.kind == "flatten":
                 dy = dy.reshape(cache)
-        return grads
+        return {name: g for name, g in grads.items() if name not in frozen}
 
     def _update(self, grads, lr):
         c = self.config

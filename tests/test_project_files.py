@@ -40,3 +40,8 @@ def test_streamlit_config_keeps_the_app_offline():
     assert config["browser"]["gatherUsageStats"] is False
     assert config["server"]["headless"] is True
     assert 0 < config["server"]["maxUploadSize"] <= 50
+
+
+def test_streamlit_config_never_shows_students_a_traceback():
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["showErrorDetails"] == "none"  # valid in 1.67: full, stacktrace, type, none

@@ -9,7 +9,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from cnnviz import layers as L
 from cnnviz import render
 from cnnviz.model import Stage
-from cnnviz.ui.common import explain, show, signed_map
+from cnnviz.ui.common import explain, show, show_png, signed_map
 from cnnviz.ui.state import Context
 
 FUNCTIONS = {"relu": L.relu, "tanh": L.tanh, "sigmoid": L.sigmoid}
@@ -163,14 +163,20 @@ def _patch_corner(ctx: Context, b: np.ndarray, k: int) -> tuple[int, int]:
 
 def _thumbnails(x: np.ndarray, k: int) -> None:
     """All maps of the layer, small, the chosen one framed."""
+    show_png(_thumbnails_png(x, k), "Every map of this layer (each on its own colour scale); yours is framed.")
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _thumbnails_png(x: np.ndarray, k: int) -> bytes:
+    """The mosaic as PNG, keyed by content (x (C, H, W) is small enough to hash whole): drawn once for a class."""
     tiles = []
     for i, m in enumerate(x):
         t = signed_map(m, 2 * m.shape[1])
         if i == k:
             t = render.outline(t, (0, 0) + m.shape, m.shape, color=(255, 170, 0), width=4)
         tiles.append(t)
-    show(render.mosaic(tiles, cols=-(-len(tiles) // 2), labels=[str(i + 1) for i in range(len(tiles))], pad=3),
-         "Every map of this layer (each on its own colour scale); yours is framed.")
+    return render.png(render.mosaic(tiles, cols=-(-len(tiles) // 2), labels=[str(i + 1) for i in range(len(tiles))],
+                                    pad=3))
 
 
 def _compare(ctx: Context, b: np.ndarray, vmax: float, current: str) -> None:

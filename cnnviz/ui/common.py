@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import streamlit as st
 from PIL import Image
@@ -19,7 +21,12 @@ PRESENTATION_CSS = """
 
 def show(img: Image.Image, caption: str | None = None) -> None:
     """A PIL image at its own pixel size (shrunk only if its column is narrower), sent as PNG so nothing blurs."""
-    st.image(render.png(img), caption=caption, width="content", output_format="PNG")
+    show_png(render.png(img), caption)
+
+
+def show_png(data: bytes, caption: str | None = None) -> None:
+    """Like show, for PNG bytes made earlier (e.g. cached with st.cache_data, so a class draws them once)."""
+    st.image(data, caption=caption, width="content", output_format="PNG")
 
 
 def signed_map(a: np.ndarray, width: int, vmax: float | None = None) -> Image.Image:
@@ -34,3 +41,30 @@ def explain(text: str) -> None:
 
 def fmt_prob(p: float) -> str:
     return f"{p:.0%}" if p >= 0.01 else "<1%"
+
+
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|$~:])")
+
+
+def plain(text, limit: int = 80) -> str:
+    """Any value from a file or a user -> text that st.markdown shows as itself: shortened to `limit`
+    characters, with every markdown sign escaped, so it can never become a link, a picture, HTML or maths."""
+    s = " ".join(str(text).split())
+    s = s if len(s) <= limit else s[:limit - 1] + "…"
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", s)
+
+
+def preview(picture: np.ndarray, width: int, height: int) -> Image.Image:
+    """uint8 (H, W, 3) -> a PIL picture that fits in width x height, keeping its shape, on grey side bars
+    when it is more than twice as tall as wide. Streamlit stretches an image to its caption's width, so
+    without the bars a 1x5000 strip would be drawn a hundred pixels wide and tens of thousands tall."""
+    h, w = picture.shape[:2]
+    k = min(width / w, height / h)
+    size = (max(1, round(w * k)), max(1, round(h * k)))
+    resample = Image.Resampling.NEAREST if k >= 1 else Image.Resampling.BOX  # sharp pixels up, fair average down
+    img = Image.fromarray(np.ascontiguousarray(picture)).resize(size, resample)
+    if size[1] <= 2 * size[0]:
+        return img
+    canvas = Image.new("RGB", (-(-size[1] // 2), size[1]), (235, 235, 235))
+    canvas.paste(img, ((canvas.width - size[0]) // 2, 0))
+    return canvas

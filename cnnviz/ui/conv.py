@@ -11,10 +11,10 @@ from streamlit_image_coordinates import streamlit_image_coordinates
 
 from cnnviz import layers as L
 from cnnviz import render
-from cnnviz.filters import PRESETS, clean_kernel
+from cnnviz.filters import KERNEL_LIMIT, PRESETS, clean_kernel
 from cnnviz.model import forward
 from cnnviz.ui import state
-from cnnviz.ui.common import explain, show
+from cnnviz.ui.common import explain, show, show_png
 
 CHANNELS = ("Red", "Green", "Blue")
 LAYER = "conv1_1"
@@ -47,14 +47,21 @@ def filter_picture(w: np.ndarray, width: int) -> np.ndarray:
 
 def _all_filters(stage) -> None:
     w, maps = stage.layer.params["weight"], stage.output
+    show_png(_filters_png(w, maps),
+             "Each filter (its colours show its numbers) next to the map it makes from this picture")
+    show(render.legend(render.symmetric_limit(maps)), "Map colours: blue negative, white zero, red positive")
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _filters_png(w: np.ndarray, maps: np.ndarray) -> bytes:
+    """The filter/map mosaic as PNG, keyed by the arrays' content: every student on the same picture
+    and network shares one drawing (w (F, 3, 3, 3) and maps (F, H, W) are small enough to hash whole)."""
     vmax = render.symmetric_limit(maps)
     tiles = []
     for f in range(len(maps)):
         pair = [filter_picture(w[f], 48).resize((48, 48)), render.upscale(render.diverging(maps[f], vmax), 96)]
         tiles.append(render.mosaic(pair, cols=2, pad=2))
-    show(render.mosaic(tiles, cols=4, labels=[f"filter {f + 1}" for f in range(len(maps))], pad=8),
-         "Each filter (its colours show its numbers) next to the map it makes from this picture")
-    show(render.legend(vmax), "Map colours: blue negative, white zero, red positive")
+    return render.png(render.mosaic(tiles, cols=4, labels=[f"filter {f + 1}" for f in range(len(maps))], pad=8))
 
 
 def _position(key: str, shape) -> tuple[int, int]:
@@ -107,7 +114,7 @@ def _one_filter(ctx) -> None:
         with map_slot.container():
             st.caption(f"Feature map of filter {f + 1}: click a cell to move the window")
             if upto is None:
-                streamlit_image_coordinates(big, key="conv_click", cursor="crosshair")
+                streamlit_image_coordinates(big, key="conv_click", cursor="crosshair", png_compression_level=1)
             else:
                 show(big)
         value_slot.markdown(f"Value at row {i}, column {j}: **{stage.output[f, i, j]:.3f}**")
@@ -159,11 +166,27 @@ def _editor_tables(version: int, start: np.ndarray) -> tuple[np.ndarray, list[st
     for c, (name, col) in enumerate(zip(CHANNELS, cols)):
         with col:
             st.caption(f"{name} numbers")
-            edited = st.data_editor(start[c].astype(np.float64), key=f"pg_{name[0]}_{version}",
-                                    hide_index=True, width="stretch")
-            kernel[c], why = clean_kernel(np.asarray(edited, dtype=object))
+            edited = _grid(start[c].astype(np.float64), f"pg_{name[0]}_{version}")
+            if edited is None:  # an edit that does not fit a 3x3 grid: start all grids afresh
+                st.session_state["pg_version"] = version + 1
+                st.session_state["pg_grid_reset"] = True
+                st.rerun()
+            kernel[c], why = clean_kernel(edited)
             notes += [f"{name}: {n}" for n in why]
+    if st.session_state.pop("pg_grid_reset", False):
+        notes.append("An edit could not be read as a 3x3 grid of numbers, so the grids started again.")
     return kernel, notes
+
+
+def _grid(values: np.ndarray, key: str) -> np.ndarray | None:
+    """One editable 3x3 grid -> what it holds now, (3, 3) object; None when the browser's edit state
+    cannot be applied to it (rows or columns that do not exist: never sent by a normal browser)."""
+    try:
+        edited = st.data_editor(values, key=key, hide_index=True, width="stretch")
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        return None
+    edited = np.asarray(edited, dtype=object)
+    return edited if edited.shape == (3, 3) else None
 
 
 def _start_kernel(ctx, choice: str, slot: int) -> tuple[np.ndarray, float]:
@@ -190,7 +213,13 @@ def _playground(ctx) -> None:
         st.session_state["pg_version"] = st.session_state.get("pg_version", -1) + 1
     start, start_bias = _start_kernel(ctx, choice, slot)
     kernel, notes = _editor_tables(st.session_state["pg_version"], start)
-    bias = st.number_input("Bias", -100.0, 100.0, start_bias, 0.1, key=f"pg_bias_{st.session_state['pg_version']}")
+    # No min/max: Streamlit would silently reset an out-of-range number to the start value; clipped
+    # here instead, with a note. (Streamlit itself turns a non-finite number back into the start value.)
+    raw_bias = st.number_input("Bias", value=start_bias, step=0.1, key=f"pg_bias_{st.session_state['pg_version']}",
+                               help=f"From -{KERNEL_LIMIT:g} to {KERNEL_LIMIT:g}")
+    b, why = clean_kernel(np.array([raw_bias], dtype=object))
+    bias = float(b[0])
+    notes += [f"Bias: {n}" for n in why]
     for note in notes:
         st.warning(note)
 

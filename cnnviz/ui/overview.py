@@ -148,7 +148,9 @@ def _content_key(ctx, scale: int) -> str:
     return h.hexdigest()
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+# Few entries: each holds the whole picture unpacked (about 7.7 MB at scale 2), and every student who
+# puts a filter into the network makes a new one (32 entries held ~350 MB in benchmarks/classroom.py).
+@st.cache_data(show_spinner=False, max_entries=6)
 def _cached_overview(key: str, scale: int, _stages, _classes, _small):
     return overview_image(_stages, _classes, _small, scale)
 

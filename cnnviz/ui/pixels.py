@@ -7,7 +7,7 @@ import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates
 
 from cnnviz import render
-from cnnviz.ui.common import explain, show
+from cnnviz.ui.common import explain, preview, show
 
 ZOOM = 5  # the zoomed grid shows ZOOM x ZOOM pixels around the chosen one
 
@@ -48,12 +48,14 @@ def _pixel_explorer(ctx) -> None:
     left, right = st.columns([1, 1])
     with left:
         st.markdown("**What you gave it**")
-        st.image(ctx.picture, width=min(ctx.px + 96, 420))
+        big = min(ctx.px + 96, 420)
+        st.image(preview(ctx.picture, big, big), width="content",
+                 output_format="PNG" if max(ctx.picture.shape[:2]) < big else "JPEG")  # sharp pixels, light photos
     i, j = _clicked_pixel("px_click", (h, w), (h // 2, w // 2))
     with right:
         st.markdown(f"**What the network sees: {w}x{h} pixels**")
         big = render.outline(render.upscale(small, ctx.px + 96), (i, j, i + 1, j + 1), (h, w), width=2)
-        streamlit_image_coordinates(big, key="px_click", cursor="crosshair")
+        streamlit_image_coordinates(big, key="px_click", cursor="crosshair", png_compression_level=1)
     r, g, b = (int(v) for v in small[i, j])
     x = ctx.stages[0].output[:, i, j]
     st.markdown(

@@ -7,6 +7,7 @@ import streamlit as st
 from cnnviz import render, samples
 from cnnviz.images import MAX_BYTES
 from cnnviz.ui import state
+from cnnviz.ui.common import plain, preview
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"]
 
@@ -19,7 +20,7 @@ def _gallery(names: tuple) -> bytes:
 
 def _pick_sample() -> None:
     names = samples.sample_names()
-    st.image(_gallery(tuple(names)), width="stretch")
+    st.image(_gallery(tuple(names)), width="stretch", output_format="PNG")  # "auto" re-encodes it as JPEG
     current = st.session_state.get("sample", state.DEFAULT_SAMPLE)
     choice = st.selectbox("Sample picture", names, index=names.index(current) if current in names else 0,
                           key="sample_choice")
@@ -46,15 +47,32 @@ def _take(file, label: str) -> None:
         st.error(error)
 
 
+def _remember(key: str, default) -> None:
+    """Seed widget `key` from its kept copy: Streamlit forgets a widget's value on any run that does not
+    draw it (a visit to another page), which would put an uploaded picture back to the sample."""
+    if key not in st.session_state:
+        st.session_state[key] = st.session_state.get(f"_keep_{key}", default)
+
+
+def open_on_upload() -> None:
+    """Show "Upload" the next time the sidebar draws: another page has put a picture in
+    (state.accept_upload), which the Samples choice would replace by the sample."""
+    st.session_state.pop("picture_source", None)
+    st.session_state["_keep_picture_source"] = "Upload"
+
+
 def render_sidebar() -> bool:
     """Draw the sidebar; returns whether presentation mode is on."""
     with st.sidebar:
         st.title("cnnviz")
         st.caption("How a convolutional neural network sees a picture, step by step.")
+        _remember("presentation", False)
         presentation = st.toggle("Presentation mode", key="presentation",
                                  help="Bigger text and pictures, fewer controls: for projecting in class.")
-        source = st.segmented_control("Picture", ["Samples", "Upload", "Webcam"], default="Samples",
-                                      key="picture_source", required=True)
+        _remember("picture_source", "Samples")
+        source = st.segmented_control("Picture", ["Samples", "Upload", "Webcam"], key="picture_source",
+                                      required=True)
+        st.session_state["_keep_presentation"], st.session_state["_keep_picture_source"] = presentation, source
         if source == "Samples":
             _pick_sample()
         elif source == "Upload":
@@ -64,8 +82,8 @@ def render_sidebar() -> bool:
             f = st.camera_input("Take a photo", key="camera")
             _take(f, "webcam photo")
         name, picture = state.current_picture()
-        st.image(render.png(render.upscale(picture, 1)) if picture.shape[1] < 64 else picture,
-                 caption=f"Now showing: {name}", width="stretch")
+        st.image(preview(picture, 320, 320), caption=f"Now showing: {plain(name, 60)}", width="content",
+                 output_format="PNG" if max(picture.shape[:2]) < 320 else "JPEG")  # crisp small ones, light photos
         if not presentation:
             _model_facts()
     return presentation
@@ -75,14 +93,15 @@ def _model_facts() -> None:
     m = state.base_model()
     with st.expander("About this network"):
         if state.own_model_label() is not None:
-            st.markdown(f"**Your own network: {state.own_model_label()}**")
+            st.markdown(f"**Your own network: {plain(state.own_model_label())}**")
             st.button("Back to the shipped network", on_click=state.use_model, args=(None,))
         acc = m.meta.get("test_accuracy")
         st.markdown(
             f"- Classes: {', '.join(m.classes)}\n"
             f"- Input: {m.input_size[0]}x{m.input_size[1]} pixels, 3 colours\n"
-            f"- Trained on: {m.meta.get('dataset', '?')} ({m.meta.get('train_images', '?')} pictures, "
-            f"{m.meta.get('epochs', '?')} passes)\n"
-            + (f"- Right on {acc:.1%} of {m.meta.get('test_images', '?')} test pictures it never saw\n" if acc else ""))
+            f"- Trained on: {plain(m.meta.get('dataset', '?'))} ({plain(m.meta.get('train_images', '?'))} "
+            f"pictures, {plain(m.meta.get('epochs', '?'))} passes)\n"  # meta may come from an uploaded file
+            + (f"- Right on {acc:.1%} of {plain(m.meta.get('test_images', '?'))} test pictures it never saw\n"
+               if acc else ""))
         if st.session_state.get("edits") or st.session_state.get("activation", "relu") != "relu":
             st.button("Undo all my changes to the network", on_click=state.reset_edits)

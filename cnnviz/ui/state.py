@@ -123,7 +123,8 @@ def write_url() -> None:
     params = {"step": str(st.session_state["step"])}
     if st.session_state.get("source") == "sample":
         params["sample"] = st.session_state["sample"]
-    if dict(st.query_params) != params:
+    current = {k: st.query_params.get_all(k) for k in st.query_params}  # repeated keys hold several
+    if current != {k: [v] for k, v in params.items()}:
         st.query_params.from_dict(params)
 
 

@@ -10,6 +10,7 @@ from tests.e2e.helpers import assert_no_exception, edit_grid_cell, external_requ
 def _header(page, k: int):
     page.get_by_role("heading", name=f"{k}. {STEPS[k - 1]}").wait_for(timeout=60000)
     wait_idle(page, timeout=60000)
+    page.locator('[data-testid="stMain"] [data-testid="stImage"] img').first.wait_for(timeout=60000)
 
 
 def _playground_answer(page) -> str:

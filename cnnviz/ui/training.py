@@ -1,0 +1,165 @@
+"""What both training pages share: this session's one training job, its live view, the results,
+and the way into the walkthrough with the trained network."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from cnnviz import render
+from cnnviz.data import Dataset
+from cnnviz.model import Model, forward, save_model
+from cnnviz.teaching import Plan
+from cnnviz.ui import sidebar, state
+from cnnviz.ui.common import show
+from cnnviz.ui.conv import filter_picture
+from cnnviz.ui.jobs import ENDINGS, POOL, Busy, Limits, TrainingJob
+from cnnviz.ui.walkthrough import render_walkthrough
+
+JOB_KEY = "training_job"
+POLL_SECONDS = 1.0  # the live panel redraws (and beats the job's heartbeat) this often
+RED, BLUE = (214, 96, 77), (33, 102, 172)
+
+
+def current_job() -> TrainingJob | None:
+    return st.session_state.get(JOB_KEY)
+
+
+def start_job(plan: Plan, limits: Limits, kind: str) -> str | None:
+    """Start `plan` as this session's one training job; returns why it cannot start, or None."""
+    job = current_job()
+    if job is not None and job.running:
+        return "Your network is still training. Stop it first: one training at a time for each student."
+    new = TrainingJob(plan, limits, kind)
+    try:
+        new.start()
+    except Busy:
+        return (f"The class is busy: {POOL.size} networks are training on this computer right now. "
+                "Try again in a moment.")
+    st.session_state[JOB_KEY] = new
+    return None
+
+
+def remember(key: str, default, force: bool = False) -> None:
+    """Seed widget `key` from its kept copy (or `default`; always `value` with force). Streamlit forgets
+    a widget's value on any run that does not draw it, such as a visit to the walkthrough."""
+    if force:
+        st.session_state[key] = st.session_state[f"_keep_{key}"] = default
+    elif key not in st.session_state:
+        st.session_state[key] = st.session_state.get(f"_keep_{key}", default)
+
+
+def keep(key: str, value) -> None:
+    st.session_state[f"_keep_{key}"] = value
+
+
+def forget_job() -> None:
+    job = st.session_state.pop(JOB_KEY, None)
+    if job is not None:
+        job.stop()
+
+
+def live(job: TrainingJob) -> None:
+    """While `job` trains: a panel that redraws itself every POLL_SECONDS, which also keeps the job alive."""
+    st.fragment(run_every=POLL_SECONDS)(_live_panel)(job)
+
+
+def _live_panel(job: TrainingJob) -> None:
+    job.beat()
+    if not job.running:
+        st.rerun()  # the whole page draws the results
+    st.button("Stop", on_click=job.stop, key="train_stop", type="primary",
+              help="Stops within one step; the network keeps what it has learnt so far.")
+    progress(job)
+
+
+def progress(job: TrainingJob) -> None:
+    """The progress bar, the loss and accuracy curves, and the first-layer filters then and now."""
+    lim = job.limits
+    text = (f"Step {job.step} of {job.steps} · {job.elapsed:.0f} s (at most {lim.max_seconds:.0f} s) · "
+            f"{job.images_per_s:.0f} pictures a second")
+    st.progress(min(1.0, job.step / max(1, job.steps)), text=text)
+    points, tests = job.curves()
+    xs = [p.step for p in points]
+    loss_top = math.ceil(max([2.0] + [p.loss for p in points[:3] if np.isfinite(p.loss)]) / 0.4) * 0.4
+    a, b, c = st.columns(3)
+    with a:
+        show(render.curves([("loss on practice pictures", xs, [p.loss for p in points], RED)],
+                           job.steps, (0.0, loss_top), "Loss (lower is better)"),
+             "How wrong it is on the pictures it practises on")
+    with b:
+        series = [("practice", xs, [p.accuracy for p in points], RED)]
+        if tests:
+            series.append(("test (never practised on)", [s for s, _ in tests], [v for _, v in tests], BLUE))
+        show(render.curves(series, job.steps, (0.0, 1.0), "Accuracy (higher is better)", fmt="{:.0%}"),
+             "Share of pictures it gets right")
+    with c:
+        _filters(job)
+
+
+def _filters(job: TrainingJob) -> None:
+    frozen = job.watch in job.plan.trainer.config.frozen
+    size = 60 if len(job.filters) <= 8 else 40
+    cols = min(4 if len(job.filters) <= 8 else 8, len(job.filters))
+    for title, w in (("At the start", job.first_filters), (f"Now, after {job.step} steps", job.filters)):
+        st.caption(f"{title}: the {len(w)} first-layer filters")
+        show(render.mosaic([filter_picture(f, size).resize((size, size)) for f in w], cols=cols, pad=3))
+    if frozen:
+        st.caption("These filters come from the shipped network and stay as they are (frozen): "
+                   "only the later layers learn.")
+
+
+def finished(job: TrainingJob, picture_name: str, file_name: str, details=None) -> None:
+    """The results of an ended job: why it ended, its test accuracy, the curves, and what to do next.
+
+    `picture_name` (with {cls} for the class) names the test picture the walkthrough opens with;
+    `details(job)`, if given, draws more results under the accuracy.
+    """
+    why = ENDINGS.get(job.status, job.status)
+    if job.model is None:
+        (st.warning if job.status == "diverged" else st.error)(why + (f" ({job.error})" if job.error else ""))
+    else:
+        st.success(f"**Done.** {why} {job.step} steps in {job.elapsed:.0f} s.")
+    if job.test_accuracy is not None:
+        n = len(job.plan.test)
+        st.markdown(f"### It gets {job.test_accuracy:.0%} of {n} test pictures right\n"
+                    "Test pictures are pictures it never practised on: the fair way to measure it.")
+    if details is not None:
+        details(job)
+    progress(job)
+    a, b, c = st.columns(3)
+    if job.model is not None:
+        if a.button("Walk through this network", type="primary", key=f"{job.kind}_walk", width="stretch"):
+            picture, k = example(job.model, job.plan.test)
+            walk(job.model, job.plan.label, picture, picture_name.format(cls=job.model.classes[k]))
+        b.download_button("Download this network (.npz)", model_bytes(job.model), file_name=file_name,
+                          mime="application/octet-stream", key=f"{job.kind}_download", on_click="ignore",
+                          width="stretch")
+    c.button("Train a new network", on_click=forget_job, key=f"{job.kind}_again", width="stretch")
+
+
+def example(model: Model, data: Dataset | None) -> tuple[np.ndarray | None, int]:
+    """A held-out picture the network gets right (else the first one) and its class; (None, 0) if none."""
+    if data is None or not len(data):
+        return None, 0
+    right = np.flatnonzero(forward(model, model.normalize(data.images[:50])).argmax(1) == data.labels[:50])
+    i = int(right[0]) if len(right) else 0
+    return data.images[i], int(data.labels[i])
+
+
+def model_bytes(model: Model) -> bytes:
+    buf = io.BytesIO()
+    save_model(model, buf)
+    return buf.getvalue()
+
+
+def walk(model: Model, label: str, picture: np.ndarray | None, picture_name: str) -> None:
+    """Use `model` in the walkthrough (with `picture` in the sidebar, if given) and go there."""
+    state.use_model(model, label)
+    if picture is not None and state.accept_upload(render.png(Image.fromarray(picture)), picture_name) is None:
+        sidebar.open_on_upload()
+    st.switch_page(st.Page(render_walkthrough, title="Walkthrough", url_path="walkthrough", default=True))
