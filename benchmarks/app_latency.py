@@ -82,8 +82,12 @@ def tweaks(browser, url: str, n: int) -> list[float]:
         value = (k % 7 + 1) * (1 if k % 2 else -1) * 3
         t0 = time.perf_counter()
         edit_grid_cell(page, grid, 1, 1, value)
-        page.wait_for_function(f"old => ({ANSWER})() !== old[0] || ({LAST_SRC})() !== old[1]",
-                               arg=list(before), timeout=30000, polling="raf")
+        try:
+            page.wait_for_function(f"old => ({ANSWER})() !== old[0] || ({LAST_SRC})() !== old[1]",
+                                   arg=list(before), timeout=30000, polling="raf")
+        except Exception:
+            page.screenshot(path="/tmp/app_latency_timeout.png", full_page=True)
+            raise
         dt = time.perf_counter() - t0
         page.wait_for_selector(IDLE_SELECTOR, timeout=30000)
         if k:
