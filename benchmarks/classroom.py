@@ -118,6 +118,10 @@ class AgentSession:
         # A browser gets the page as protobuf over the WebSocket, not as this JSON: asking for it
         # uncompressed keeps the server from spending CPU on gzip that no browser session causes.
         self.http.headers["Accept-Encoding"] = "identity"
+        # A new connection for each interaction: Streamlit's server (uvicorn) drops a keep-alive connection
+        # after 5 s idle, and a student who thought for about 5 s would race that close ("connection
+        # reset"), an error a browser never sees (its interactions go over the WebSocket).
+        self.http.headers["Connection"] = "close"
         self.session_id: str | None = None
         self.snapshot: dict = {}
         self.replicas: set[str] = set()  # X-Cnnviz-Replica headers seen (deploy/nginx.conf.template sets it)
@@ -311,6 +315,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes on this machine have used since boot (every core), from /proc/stat."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 class MemoryWatch:
     """Samples the summed RSS of `pids` twice a second in the background; keeps the peak."""
 
@@ -349,6 +360,7 @@ class Result:
     wall: float
     cpu: float  # server CPU seconds used during the class
     client_cpu: float  # this script's own CPU seconds meanwhile (it shares the machine)
+    others_cpu: float  # CPU seconds every other process on the machine used meanwhile
     replicas: list[set[str]]  # per student: the replicas that answered it (behind deploy/'s nginx)
 
     @property
@@ -394,7 +406,7 @@ def run_class(base_url: str, pids: list[int], n: int, duration: float, think: tu
     time.sleep(1.0)
     watch = MemoryWatch(pids)
     rss_idle = watch.now()
-    cpu0, client0 = sum(cpu_seconds(p) for p in pids), time.process_time()
+    cpu0, client0, busy0 = sum(cpu_seconds(p) for p in pids), time.process_time(), machine_busy_seconds()
     t0 = time.monotonic()
     students = [Student(base_url, seed * 1000 + k, t0 + duration, think) for k in range(n)]
     rng = random.Random(seed)
@@ -412,8 +424,10 @@ def run_class(base_url: str, pids: list[int], n: int, duration: float, think: tu
             t.join(duration + think[1] + 4 * REQUEST_TIMEOUT)
     wall = time.monotonic() - t0
     cpu, client_cpu = sum(cpu_seconds(p) for p in pids) - cpu0, time.process_time() - client0
+    others = machine_busy_seconds() - busy0 - cpu - client_cpu  # nginx too, behind deploy/'s proxy
     time.sleep(1.0)
     return Result(n, [r for s in students for r in s.records], rss_idle, watch.peak, watch.now(), wall, cpu, client_cpu,
+                  max(0.0, others),
                   [s.s.replicas for s in students if hasattr(s, "s")])
 
 
@@ -439,7 +453,8 @@ def report(res: Result) -> None:
     for e in res.errors[:5]:
         print(f"  error ({e.kind}): {e.error}")
     print(f"server CPU: {res.cpu:.1f} s in {res.wall:.0f} s ({res.cpu / res.wall:.0%} of one core), "
-          f"{1000 * res.cpu / max(1, len(res.records)):.0f} ms per interaction; this client: {res.client_cpu:.1f} s")
+          f"{1000 * res.cpu / max(1, len(res.records)):.0f} ms per interaction; this client: {res.client_cpu:.1f} s; "
+          f"everything else on the machine: {res.others_cpu / res.wall:.2f} of {os.cpu_count()} cores")
     per = (res.rss_peak - res.rss_idle) / n
     print(f"memory: idle {mb(res.rss_idle)}, peak {mb(res.rss_peak)}, after the class {mb(res.rss_end)}, "
           f"per session {(per / 2**20):.1f} MB ((peak - idle) / {n}; held after the class: "
@@ -529,7 +544,8 @@ def main(argv=None) -> int:
         print("\n== sweep")
         for r in results:
             print(f"N={r.students:4d} p50={r.percentile(50):.3f}s p95={r.p95:.3f}s errors={len(r.errors)} "
-                  f"per_session={(r.rss_peak - r.rss_idle) / r.students / 2**20:.1f}MB {'ok' if r.ok else 'MISSED'}")
+                  f"per_session={(r.rss_peak - r.rss_idle) / r.students / 2**20:.1f}MB "
+                  f"other_load={r.others_cpu / r.wall:.2f}cores {'ok' if r.ok else 'MISSED'}")
         good = [r.students for r in results if r.ok]
         print(f"LARGEST N meeting p95 <= {TARGET_P95:g} s with 0 errors: {max(good) if good else 'none'}"
               + ("" if not good or max(good) < max(sizes) else " (the largest tried; try more)"))

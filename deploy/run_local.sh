@@ -97,7 +97,7 @@ for ((i = 0; i < replicas; i++)); do
         --server.address 127.0.0.1 --server.port "$p" --server.headless true \
         --server.fileWatcherType none "${agent_args[@]}") >"$run_dir/replica-$p.log" 2>&1 &
     pids+=("$!")
-    servers+="        server 127.0.0.1:$p max_fails=1 fail_timeout=10s;"$'\n'
+    servers+="        server 127.0.0.1:$p max_fails=3 fail_timeout=10s;"$'\n'
 done
 for ((i = 0; i < replicas; i++)); do
     wait_healthy "http://127.0.0.1:$((base_port + i))/_stcore/health" "${pids[$i]}" "replica $((base_port + i))"

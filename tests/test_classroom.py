@@ -36,7 +36,7 @@ def test_two_students_for_ten_seconds(capsys):
 
 def test_percentiles_and_target():
     records = [classroom.Record("next", t / 10) for t in range(1, 21)]  # 0.1 .. 2.0 s
-    res = classroom.Result(20, records, 100, 200, 150, 10.0, 1.0, 0.1, [])
+    res = classroom.Result(20, records, 100, 200, 150, 10.0, 1.0, 0.1, 0.0, [])
     assert res.percentile(50) == pytest.approx(1.1)
     assert res.p95 == pytest.approx(1.9)
     assert not res.ok  # p95 over 1 s
