@@ -8,7 +8,8 @@ Without --url it starts its own server (`streamlit run app.py` on a free loopbac
 `--server.enableAgentApi true` on the command line only: the shipped .streamlit/config.toml never
 turns the API on), a fresh one for every N of a sweep. With --url the server must already run with
 the API on (deploy/run_local.sh --agent-api does that for the nginx setup); --pids names the processes
-whose memory to sum (default: whatever listens on the URL's port). Only loopback URLs are accepted.
+whose memory and CPU to sum (default: $CNNVIZ_SERVER_PIDS, which run_local.sh sets, else whatever
+listens on the URL's port). Only loopback URLs are accepted.
 
 Each student opens a session, walks steps 1..7 with Next and back with Previous, a few seconds
 between actions (uniform --think, seeded per student), and on the way: moves sliders and picks
@@ -16,8 +17,9 @@ options on each step (a fragment rerun), on the convolution step changes the pla
 and presses "Put this filter into the network" (a full rerun with an edited model), and sometimes
 picks another sample picture. Every interaction is timed from the request until the rerun's
 result is complete. Reported: p50, p95 and max response time, errors (HTTP errors, timeouts,
-exceptions shown in the page), and the server's resident memory (VmRSS from /proc) when idle,
-at the peak, after the class, and per session.
+exceptions shown in the page), the server's resident memory (VmRSS from /proc) when idle, at the
+peak, after the class, and per session, its CPU per interaction, and the CPU that everything else on
+the machine used meanwhile (a shared machine's other load changes the figures a lot).
 
 The agent API, as found in the installed Streamlit 1.67 (streamlit/runtime/agent/*.py and
 streamlit/web/server/starlette/starlette_agent_routes.py; marked experimental there):
