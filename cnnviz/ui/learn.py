@@ -108,11 +108,10 @@ def _start(name: str, train: Dataset, test: Dataset) -> None:
 def render_learn() -> None:
     st.title("Watch it learn")
     explain(INTRO)
-    job = training.current_job()
-    if job is not None and job.running and job.kind != "learn":
-        st.info("Your own classes are training (on the page *Teach your own classes*). Here is how it goes:")
-        training.live(job)
+    if training.show_other_job("learn", "Your own classes are training (on the page *Teach your own "
+                                        "classes*). Here is how it goes:"):
         return
+    job = training.current_job()
     running = job is not None and job.running
     name, train, test = _choose_data(running)
     left, right = st.columns([3, 2])

@@ -159,11 +159,9 @@ def _start(names: list[str], transfer: bool) -> None:
 def render_teach() -> None:
     st.title("Teach your own classes")
     explain(INTRO)
-    job = training.current_job()
-    if job is not None and job.running and job.kind != "teach":
-        st.info("A network is training on the page *Watch it learn*. Here is how it goes:")
-        training.live(job)
+    if training.show_other_job("teach", "A network is training on the page *Watch it learn*. Here is how it goes:"):
         return
+    job = training.current_job()
     running = job is not None and job.running
     a, b = st.columns([2, 3], vertical_alignment="bottom")
     training.remember("teach_n", 3)

@@ -63,6 +63,16 @@ def forget_job() -> None:
         job.stop()
 
 
+def show_other_job(kind: str, message: str) -> bool:
+    """If this session is training on the other page, say so, show that job live and return True."""
+    job = current_job()
+    if job is None or not job.running or job.kind == kind:
+        return False
+    st.info(message)
+    live(job)
+    return True
+
+
 def live(job: TrainingJob) -> None:
     """While `job` trains: a panel that redraws itself every POLL_SECONDS, which also keeps the job alive."""
     st.fragment(run_every=POLL_SECONDS)(_live_panel)(job)
