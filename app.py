@@ -5,12 +5,14 @@
 
 import streamlit as st
 
+from cnnviz.ui.jobs import one_blas_thread_per_call
 from cnnviz.ui.learn import render_learn
 from cnnviz.ui.modelfile import render_modelfile
 from cnnviz.ui.teach import render_teach
 from cnnviz.ui.walkthrough import render_walkthrough
 
 st.set_page_config(page_title="cnnviz: how a CNN sees", layout="wide")
+one_blas_thread_per_call()
 
 pages = [
     st.Page(render_walkthrough, title="Walkthrough", url_path="walkthrough", default=True),

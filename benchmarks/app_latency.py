@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.helpers import CHROMIUM, CHROMIUM_ARGS, IDLE_SELECTOR, edit_grid_cell, serve  # noqa: E402
+from tests.e2e.helpers import CHROMIUM, CHROMIUM_ARGS, IDLE_SELECTOR, open_grid_editor, serve  # noqa: E402
 
 REFERENCE_APP = '''
 import numpy as np
@@ -35,17 +35,19 @@ import streamlit as st
 @st.fragment
 def playground():
     k = st.data_editor(np.zeros((3, 3)), key="ref_grid", hide_index=True)
-    st.markdown(f"the network would say: {float(np.asarray(k, dtype=float).sum()):.1f}")
+    st.markdown(f'<div id="pg-result"><p>the network would say: {float(np.asarray(k, dtype=float).sum()):.1f}</p></div>',
+                unsafe_allow_html=True)
 
 st.header("reference")
 st.info("Prediction: reference")
 playground()
 '''
-# The newest image inside the playground's fragment changes when a tweak has been drawn.
-LAST_SRC = """() => { const ims = [...document.querySelectorAll('[data-testid="stImage"] img')];
-                      return ims.length ? ims[ims.length - 1].src : ''; }"""
-ANSWER = """() => { const p = [...document.querySelectorAll('p')].find(p => p.innerText.includes('would say'));
-                    return p ? p.innerText : ''; }"""
+# What a tweak redraws sits in one element with the HTML id "pg-result" (the playground's pictures, its
+# range note and its answer line; the reference page's answer line). A tweak counts as shown when that
+# box's text has changed and its pictures have finished loading. The check touches only that box, so
+# polling it every animation frame costs the page almost nothing.
+SHOWN = """() => { const b = document.getElementById('pg-result'); return b ? b.textContent : ''; }"""
+IMAGES_LOADED = """() => [...document.querySelectorAll('#pg-result img')].every(i => i.complete)"""
 
 
 def _free_port() -> int:
@@ -67,26 +69,43 @@ def first_page(browser, url: str) -> float:
     return dt
 
 
+def _settled(page) -> str:
+    """What the result box shows once the page has stopped changing (script idle, same text twice)."""
+    page.wait_for_selector(IDLE_SELECTOR, timeout=30000)
+    shown = page.evaluate(SHOWN)
+    while True:
+        page.wait_for_timeout(150)
+        again = page.evaluate(SHOWN)
+        if again == shown:
+            return shown
+        shown = again
+
+
 def tweaks(browser, url: str, n: int) -> list[float]:
-    """Seconds from pressing Enter on a new weight to the updated map/answer, n times."""
+    """Seconds from pressing Enter on a new weight to the updated map and answer on screen, n times.
+
+    The cell's editor is opened and the number filled in before the clock starts, so the time is
+    what the student waits for after committing the number.
+    """
     ctx = browser.new_context(viewport={"width": 1400, "height": 1400})
     page = ctx.new_page()
     page.goto(url)
     page.get_by_text("would say").first.wait_for(timeout=60000)
     page.wait_for_selector(IDLE_SELECTOR, timeout=60000)
     grid = page.locator('[data-testid="stDataFrame"]').first
-    grid.scroll_into_view_if_needed()
     times = []
     for k in range(n + 1):  # the first edit warms up and is not counted
-        before = page.evaluate(ANSWER), page.evaluate(LAST_SRC)
-        value = (k % 7 + 1) * (1 if k % 2 else -1) * 3
+        before = _settled(page)
+        value = (k % 7 + 1) * (1 if k % 2 else -1) * 3  # never the same number twice in a row
+        editor = open_grid_editor(page, grid, 1, 1)
+        editor.fill(str(value))
         t0 = time.perf_counter()
-        edit_grid_cell(page, grid, 1, 1, value)
+        editor.press("Enter")
         try:
-            page.wait_for_function(f"old => ({ANSWER})() !== old[0] || ({LAST_SRC})() !== old[1]",
-                                   arg=list(before), timeout=30000, polling="raf")
+            page.wait_for_function(f"old => ({SHOWN})() !== old && ({IMAGES_LOADED})()",
+                                   arg=before, timeout=30000, polling="raf")
         except Exception:
-            page.screenshot(path="/tmp/app_latency_timeout.png", full_page=True)
+            page.screenshot(path=str(Path(tempfile.gettempdir()) / "app_latency_timeout.png"), full_page=True)
             raise
         dt = time.perf_counter() - t0
         page.wait_for_selector(IDLE_SELECTOR, timeout=30000)

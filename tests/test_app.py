@@ -2,6 +2,7 @@
 URL state, and that one session's edits never touch the shared default model."""
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -112,22 +113,26 @@ def test_webcam_photo_becomes_the_picture():
 
 
 def _playground_answer(at) -> str:
-    return next(m.value for m in at.markdown if "would say" in m.value)
+    """The playground's result as a student reads it: its text, without the HTML tags and the pictures."""
+    return re.sub(r"<[^>]*>", " ", next(m.value for m in at.markdown if "would say" in m.value))
+
+
+def _map_range(at) -> str:
+    return re.search(r"Its numbers run from \S+ to \S+", _playground_answer(at)).group(0)
 
 
 def test_filter_playground_changes_the_map_and_the_prediction_and_leaves_the_default_alone():
     default_before = {la.name: {k: np.array(v) for k, v in la.params.items()} for la in load_model().layers}
     at = _app(step="2")
     answer = _playground_answer(at)
-    map_range = next(c.value for c in at.caption if c.value.startswith("Its numbers run from"))
-    # a big vertical-edge filter typed into all three colour grids
-    for c in "RGB":
-        at.session_state[f"pg_{c}_0"] = {"edited_rows": {r: {"0": 30.0, "2": -30.0} for r in range(3)},
-                                         "added_rows": [], "deleted_rows": []}
+    map_range = _map_range(at)
+    # a big vertical-edge filter typed into the grid (one grid: the same numbers for all three colours)
+    at.session_state["pg_all_0"] = {"edited_rows": {r: {"0": 30.0, "2": -30.0} for r in range(3)},
+                                    "added_rows": [], "deleted_rows": []}
     at.run()
     assert not at.exception
     assert _playground_answer(at) != answer
-    assert next(c.value for c in at.caption if c.value.startswith("Its numbers run from")) != map_range
+    assert _map_range(at) != map_range
 
     banner = _banner(at)
     next(b for b in at.button if b.label.startswith("Put this filter into the network")).click().run()
@@ -148,13 +153,46 @@ def test_filter_playground_changes_the_map_and_the_prediction_and_leaves_the_def
 
 def test_bad_numbers_in_the_filter_grid_are_fixed_with_a_note():
     at = _app(step="2")
-    at.session_state["pg_R_0"] = {"edited_rows": {0: {"0": None, "1": float("nan")}, 1: {"1": 1e30}},
-                                  "added_rows": [], "deleted_rows": []}
+    at.session_state["pg_all_0"] = {"edited_rows": {0: {"0": None, "1": float("nan")}, 1: {"1": 1e30}},
+                                    "added_rows": [], "deleted_rows": []}
     at.run()
     assert not at.exception
     notes = " ".join(w.value for w in at.warning)
     assert "read as 0" in notes and "clipped" in notes
     assert "nan" not in _playground_answer(at).lower()
+
+
+def test_separate_colour_grids_start_from_the_numbers_typed_so_far():
+    at = _app(step="2")
+    at.session_state["pg_all_0"] = {"edited_rows": {1: {"1": 7.0}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    one_grid = at.session_state["pg_trial"][0]
+    assert one_grid.shape == (3, 3, 3) and np.all(one_grid[:, 1, 1] == 7.0)
+    at.toggle(key="pg_separate").set_value(True).run()
+    assert not at.exception
+    version = at.session_state["pg_version"]
+    np.testing.assert_array_equal(at.session_state["pg_trial"][0], one_grid)  # nothing typed is lost
+    # now only the green grid changes
+    at.session_state[f"pg_G_{version}"] = {"edited_rows": {0: {"0": -4.0}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    kernel = at.session_state["pg_trial"][0]
+    assert kernel[1, 0, 0] == -4.0 and kernel[0, 0, 0] == one_grid[0, 0, 0] and kernel[2, 1, 1] == 7.0
+    next(b for b in at.button if b.label.startswith("Put this filter")).click().run()
+    np.testing.assert_array_equal(at.session_state["edits"][("conv1_1", 0)][0], kernel)
+    # back to one grid: it starts again from the preset
+    at.toggle(key="pg_separate").set_value(False).run()
+    assert not at.exception
+    assert at.session_state["pg_trial"][0][0, 1, 1] == PRESETS["Vertical edge"][1, 1]
+
+
+def test_the_networks_own_filter_shows_a_grid_per_colour():
+    at = _app(step="2")
+    at.selectbox(key="pg_slot").set_value(3).run()
+    at.selectbox(key="pg_preset").set_value("The network's own filter").run()
+    assert not at.exception
+    w = load_model().layer("conv1_1").params["weight"][3]
+    np.testing.assert_allclose(at.session_state["pg_trial"][0], w, rtol=1e-6)
+    assert any("each colour has its own grid" in c.value for c in at.caption)
 
 
 def test_a_preset_filter_matches_the_core_convolution():
@@ -167,8 +205,7 @@ def test_a_preset_filter_matches_the_core_convolution():
 
 def test_two_sessions_do_not_share_edits_or_pictures():
     a, b = _app(step="2"), _app(step="2")
-    for c in "RGB":
-        a.session_state[f"pg_{c}_0"] = {"edited_rows": {1: {"1": 50.0}}, "added_rows": [], "deleted_rows": []}
+    a.session_state["pg_all_0"] = {"edited_rows": {1: {"1": 50.0}}, "added_rows": [], "deleted_rows": []}
     a.run()
     next(x for x in a.button if x.label.startswith("Put this filter")).click().run()
     a.segmented_control(key="picture_source").set_value("Upload").run()

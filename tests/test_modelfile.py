@@ -159,8 +159,7 @@ def busy_session():
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params["step"] = "2"
     at.run()
-    for c in "RGB":
-        at.session_state[f"pg_{c}_0"] = {"edited_rows": {1: {"1": 40.0}}, "added_rows": [], "deleted_rows": []}
+    at.session_state["pg_all_0"] = {"edited_rows": {1: {"1": 40.0}}, "added_rows": [], "deleted_rows": []}
     at.run()
     next(b for b in at.button if b.label.startswith("Put this filter")).click().run()
     at.segmented_control(key="picture_source").set_value("Upload").run()

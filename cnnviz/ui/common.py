@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import html
 import re
 
 import numpy as np
@@ -27,6 +29,38 @@ def show(img: Image.Image, caption: str | None = None) -> None:
 def show_png(data: bytes, caption: str | None = None) -> None:
     """Like show, for PNG bytes made earlier (e.g. cached with st.cache_data, so a class draws them once)."""
     st.image(data, caption=caption, width="content", output_format="PNG")
+
+
+def _data_url(img: Image.Image) -> str:
+    return "data:image/png;base64," + base64.b64encode(render.png(img)).decode("ascii")
+
+
+def picture_row(items, width: int, footer: str = "", box_id: str = "") -> None:
+    """Small pictures side by side, each `width` pixels wide with its caption and an optional note
+    under it, and a line of text below them, as ONE element whose PNGs are written into the page
+    (data: URLs), not files the browser fetches afterwards.
+
+    `items` are (uint8 (H, W, 3) array, caption, note or None). The PNGs keep their own size (a 32x32
+    map is a few hundred bytes) and the browser enlarges them with `image-rendering: pixelated`, so
+    every cell stays a sharp square. Captions and notes are escaped here; `footer` is HTML that the
+    caller has built with html.escape around anything that came from a file or a user. `box_id`
+    names the element (an HTML id) for the browser tests.
+    For what a live tweak redraws: one element is one message and one re-render in the browser.
+    """
+    figures = []
+    for rgb, caption, note in items:
+        img = Image.fromarray(np.ascontiguousarray(rgb))
+        height = round(width * img.height / img.width)
+        extra = f'<div style="font-size:0.875rem">{html.escape(note)}</div>' if note else ""
+        figures.append(
+            f'<figure style="margin:0;flex:0 1 {width}px;min-width:0">'
+            f'<img src="{_data_url(img)}" alt="{html.escape(caption)}" width="{width}" height="{height}" '
+            f'style="width:{width}px;max-width:100%;height:auto;aspect-ratio:{img.width}/{img.height};'
+            f'object-fit:fill;image-rendering:pixelated;display:block;margin:0">'
+            f'<figcaption style="font-size:0.875rem;opacity:0.7">{html.escape(caption)}</figcaption>{extra}</figure>')
+    ident = f' id="{html.escape(box_id)}"' if box_id else ""
+    st.markdown(f'<div{ident}><div style="display:flex;gap:1.5rem;align-items:flex-start;flex-wrap:wrap">'
+                f'{"".join(figures)}</div><p style="margin-top:0.75rem">{footer}</p></div>', unsafe_allow_html=True)
 
 
 def signed_map(a: np.ndarray, width: int, vmax: float | None = None) -> Image.Image:

@@ -3,7 +3,9 @@ and a playground where a student writes a filter and puts it into the network.""
 
 from __future__ import annotations
 
+import html
 import time
+from contextlib import nullcontext
 
 import numpy as np
 import streamlit as st
@@ -14,7 +16,7 @@ from cnnviz import render
 from cnnviz.filters import KERNEL_LIMIT, PRESETS, clean_kernel
 from cnnviz.model import forward
 from cnnviz.ui import state
-from cnnviz.ui.common import explain, show, show_png
+from cnnviz.ui.common import explain, picture_row, show, show_png
 
 CHANNELS = ("Red", "Green", "Blue")
 LAYER = "conv1_1"
@@ -159,20 +161,34 @@ def _arithmetic(x, kernel, bias, i, j, expected, presentation) -> None:
 # ---------------------------------------------------------------- playground
 
 
-def _editor_tables(version: int, start: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Three editable 3x3 grids (R, G, B) -> the cleaned (3, 3, 3) filter and notes on fixed cells."""
-    cols = st.columns(3)
+def _editor_tables(version: int, start: np.ndarray, separate: bool) -> tuple[np.ndarray, list[str]]:
+    """The editable grids -> the cleaned (3, 3, 3) filter and notes on fixed cells.
+
+    One 3x3 grid used for all three colours (its caption is written outside the fragment, so an edit
+    does not resend it), or (separate) a captioned grid each for red, green and blue.
+    """
+    if separate:
+        slots = st.columns(3)
+        names, starts, keys = CHANNELS, start, [f"pg_{c[0]}_{version}" for c in CHANNELS]
+    else:
+        slots = [nullcontext()]
+        names, starts, keys = (None,), start[:1], [f"pg_all_{version}"]
     kernel, notes = np.zeros((3, 3, 3), np.float32), []
-    for c, (name, col) in enumerate(zip(CHANNELS, cols)):
-        with col:
-            st.caption(f"{name} numbers")
-            edited = _grid(start[c].astype(np.float64), f"pg_{name[0]}_{version}")
+    for c, (name, slot, values, key) in enumerate(zip(names, slots, starts, keys)):
+        with slot:
+            if separate:
+                st.caption(f"{name} numbers")
+            edited = _grid(values.astype(np.float64), key)
             if edited is None:  # an edit that does not fit a 3x3 grid: start all grids afresh
                 st.session_state["pg_version"] = version + 1
                 st.session_state["pg_grid_reset"] = True
                 st.rerun()
-            kernel[c], why = clean_kernel(edited)
-            notes += [f"{name}: {n}" for n in why]
+            cleaned, why = clean_kernel(edited)
+            if separate:
+                kernel[c] = cleaned
+            else:
+                kernel[:] = cleaned
+            notes += [f"{name}: {n}" if separate else n for n in why]
     if st.session_state.pop("pg_grid_reset", False):
         notes.append("An edit could not be read as a 3x3 grid of numbers, so the grids started again.")
     return kernel, notes
@@ -196,8 +212,10 @@ def _start_kernel(ctx, choice: str, slot: int) -> tuple[np.ndarray, float]:
     return np.array(layer.params["weight"][slot]), float(layer.params["bias"][slot])
 
 
-@st.fragment
 def _playground(ctx) -> None:
+    """The choices (which network filter, where to start, one grid or three) and the buttons rerun the
+    whole page; only the grids and what they drive (_live_filter) rerun on every edit, so a tweak sends
+    a handful of elements to the browser."""
     explain("Pick a ready-made filter or type your own numbers. The map updates as you type. Then put "
             "your filter into the network in place of one of its own and watch the later steps and the "
             "prediction change.")
@@ -207,41 +225,66 @@ def _playground(ctx) -> None:
     slot = a.selectbox("Network filter to replace", range(n), format_func=lambda k: f"filter {k + 1}",
                        key="pg_slot")
     choice = b.selectbox("Start from", [*PRESETS, "The network's own filter"], key="pg_preset")
-    version_key = (choice, slot if choice not in PRESETS else None)
-    if st.session_state.get("pg_start") != version_key:
+    own = choice not in PRESETS
+    if own:
+        st.caption("The network's own filters have different numbers for red, green and blue, so each "
+                   "colour has its own grid.")
+        separate = True
+    else:
+        separate = st.toggle("Different numbers for red, green and blue", key="pg_separate",
+                             help="Off: one grid whose numbers are used for all three colours. "
+                                  "On: a grid for each colour, starting from your numbers so far.")
+    start, start_bias = _start_kernel(ctx, choice, slot)
+    version_key = (choice, slot if own else None, separate)
+    previous = st.session_state.get("pg_start")
+    if previous != version_key:
         st.session_state["pg_start"] = version_key
         st.session_state["pg_version"] = st.session_state.get("pg_version", -1) + 1
-    start, start_bias = _start_kernel(ctx, choice, slot)
-    kernel, notes = _editor_tables(st.session_state["pg_version"], start)
+        carry = previous is not None and previous[:2] == version_key[:2] and separate
+        st.session_state["pg_carry"] = st.session_state.get("pg_trial") if carry else None
+    if st.session_state.get("pg_carry") is not None:  # one grid -> three: keep the numbers typed so far
+        start, start_bias = st.session_state["pg_carry"]
+    if not separate:
+        st.caption("Your filter's numbers: the same 3x3 grid is used for red, green and blue.")
+    _live_filter(ctx, slot, start, start_bias, separate)
+    b1, b2 = st.columns(2)
+    if b1.button(f"Put this filter into the network as filter {slot + 1}", key="pg_apply", type="primary"):
+        kernel, bias = st.session_state["pg_trial"]  # what the grids hold: _live_filter ran just above
+        state.set_filter(LAYER, slot, kernel, bias)
+        st.rerun()
+    if ctx.edited and b2.button("Reset the network to its trained filters", key="pg_reset"):
+        state.reset_edits()
+        st.rerun()
+
+
+@st.fragment
+def _live_filter(ctx, slot: int, start: np.ndarray, start_bias: float, separate: bool) -> None:
+    """The grids, the bias, and the map, ReLU and prediction they make; reruns alone on each edit."""
+    version = st.session_state["pg_version"]
+    kernel, notes = _editor_tables(version, start, separate)
     # No min/max: Streamlit would silently reset an out-of-range number to the start value; clipped
     # here instead, with a note. (Streamlit itself turns a non-finite number back into the start value.)
-    raw_bias = st.number_input("Bias", value=start_bias, step=0.1, key=f"pg_bias_{st.session_state['pg_version']}",
+    raw_bias = st.number_input("Bias", value=float(start_bias), step=0.1, key=f"pg_bias_{version}",
                                help=f"From -{KERNEL_LIMIT:g} to {KERNEL_LIMIT:g}")
     b, why = clean_kernel(np.array([raw_bias], dtype=object))
     bias = float(b[0])
     notes += [f"Bias: {n}" for n in why]
     for note in notes:
         st.warning(note)
+    st.session_state["pg_trial"] = (kernel, bias)
 
     x = ctx.stages[0].output
     fmap = L.conv2d(x[None], kernel[None], np.array([bias], np.float32), 1, 1)[0, 0]  # (H, W)
     trial = ctx.model.with_filter(LAYER, slot, kernel, bias)
     p = forward(trial, x[None])[0]
     top = int(p.argmax())
-    c1, c2, c3 = st.columns(3)
-    with c1:
-        show(render.upscale(ctx.small, ctx.px), "Input")
-    with c2:
-        show(render.upscale(render.diverging(fmap), ctx.px), "Your filter's feature map")
-        st.caption(f"Its numbers run from {fmap.min():.2f} to {fmap.max():.2f}.")
-    with c3:
-        show(render.upscale(render.diverging(L.relu(fmap), render.symmetric_limit(fmap)), ctx.px), "After ReLU")
-    st.markdown(f"With this as filter {slot + 1}, the network would say: **{ctx.model.classes[top]}** "
-                f"({p[top]:.1%}).", help="Computed live with your numbers in the network.")
-    b1, b2 = st.columns(2)
-    if b1.button(f"Put this filter into the network as filter {slot + 1}", key="pg_apply", type="primary"):
-        state.set_filter(LAYER, slot, kernel, bias)
-        st.rerun()
-    if ctx.edited and b2.button("Reset the network to its trained filters", key="pg_reset"):
-        state.reset_edits()
-        st.rerun()
+    # The pictures and the answer are ONE element: each element a fragment rerun sends costs the
+    # browser a re-render, and this is the part a student waits for after every edit.
+    answer = (f"With this as filter {slot + 1}, the network would say: "
+              f"<strong>{html.escape(str(ctx.model.classes[top]))}</strong> ({p[top]:.1%}).")
+    picture_row([
+        (ctx.small, "Input", None),
+        (render.diverging(fmap), "Your filter's feature map",
+         f"Its numbers run from {fmap.min():.2f} to {fmap.max():.2f}."),
+        (render.diverging(L.relu(fmap), render.symmetric_limit(fmap)), "After ReLU", None)],
+        ctx.px, footer=answer, box_id="pg-result")

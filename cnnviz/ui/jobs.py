@@ -131,6 +131,22 @@ def _limit_blas(n: int):
 
 BLAS = _BlasGate()
 
+_SERVER_BLAS: list = []
+_SERVER_BLAS_LOCK = threading.Lock()
+
+
+def one_blas_thread_per_call() -> None:
+    """Limit NumPy's BLAS to one thread in this process, once (later calls do nothing).
+
+    The app multiplies small matrices (32x32 pictures, at most 32 maps) for many sessions at once:
+    a pool of BLAS threads per call only adds hand-over time and fights the other sessions and the
+    browser for the cores. Measured in benchmarks/forward_speed.py: one thread runs the traced
+    forward pass several times faster than two on this loaded 2-core machine.
+    """
+    with _SERVER_BLAS_LOCK:
+        if not _SERVER_BLAS:
+            _SERVER_BLAS.append(_limit_blas(1))
+
 
 def _finite(params: dict) -> bool:
     return all(np.all(np.isfinite(a)) for p in params.values() for a in p.values())

@@ -92,30 +92,47 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
+GRID_EDITOR = '[data-testid="portal"] input.gdg-input'  # the cell editor glide-data-grid opens
 GRID_HEADER_PX = 35  # st.data_editor's header row and body rows are 35 px high in 1.67
 GRID_ROW_PX = 35
 
 
-def edit_grid_cell(page, grid, row: int, col: int, value, n_cols: int = 3) -> None:
-    """Type `value` into cell (row, col) of an st.data_editor located by `grid` and press Enter.
+def open_grid_editor(page, grid, row: int, col: int, n_cols: int = 3, attempts: int = 3):
+    """Open the editor of cell (row, col) of an st.data_editor located by `grid`; return it.
 
-    The grid is drawn on a canvas, so the cell is clicked by position: columns
-    share the grid's width equally (a stretched editor), rows are 35 px high.
+    The grid is drawn on a canvas, so the cell is double-clicked by position (columns share the
+    grid's width equally in a stretched editor, rows are 35 px high). The double click opens the
+    grid's own <input> overlay, returned as a locator. A double click that lands while the page is
+    still moving (images arriving, a rerun redrawing the grid) opens no editor: it is retried.
     """
-    grid.locator("canvas").first.wait_for()
-    grid.scroll_into_view_if_needed()
-    box = grid.bounding_box()
-    x = box["x"] + box["width"] / n_cols * (col + 0.5)
-    y = box["y"] + GRID_HEADER_PX + GRID_ROW_PX * (row + 0.5)
-    page.mouse.click(x, y)
-    page.wait_for_timeout(200)
-    # Enter opens the cell's editor holding the old number; select it all and type over it.
-    # (Typing straight onto a selected cell can lose its first key.)
-    page.keyboard.press("Enter")
-    page.wait_for_timeout(200)
-    page.keyboard.press("ControlOrMeta+a")
-    page.keyboard.type(str(value))
-    page.keyboard.press("Enter")
+    editor = page.locator(GRID_EDITOR)
+    for attempt in range(attempts):
+        grid.locator("canvas").first.wait_for()
+        grid.scroll_into_view_if_needed()
+        box = grid.bounding_box()
+        x = box["x"] + box["width"] / n_cols * (col + 0.5)
+        y = box["y"] + GRID_HEADER_PX + GRID_ROW_PX * (row + 0.5)
+        page.mouse.dblclick(x, y)
+        try:
+            editor.wait_for(state="visible", timeout=3000)
+            return editor
+        except Exception:
+            if attempt == attempts - 1:
+                raise
+            page.keyboard.press("Escape")
+            page.wait_for_timeout(300)
+
+
+def edit_grid_cell(page, grid, row: int, col: int, value, n_cols: int = 3) -> None:
+    """Write `value` into cell (row, col) of an st.data_editor and commit it with Enter.
+
+    The value is filled into the grid's editor element itself, not typed into whatever has the
+    keyboard focus, so no keystroke can go astray.
+    """
+    editor = open_grid_editor(page, grid, row, col, n_cols)
+    editor.fill(str(value))
+    editor.press("Enter")
+    editor.wait_for(state="detached", timeout=5000)
 
 
 class ServerError(RuntimeError):
