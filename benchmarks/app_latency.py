@@ -1,10 +1,11 @@
 """How fast the app answers in a real browser (Debian's Chromium through Playwright).
 
 Measures, in one run:
-- first page: a fresh browser context opens the app until the prediction is on screen and the
-  script is idle (median of --loads);
-- filter tweak: typing one new weight into the playground's filter grid until the new feature map
-  and prediction are on screen (median of --tweaks);
+- first page: a fresh browser context (empty cache) opens the app's address (step 1) until the
+  prediction is on screen, the script is idle and every picture has loaded (median of --loads);
+- filter tweak: on step 2, from pressing Enter on a new weight in the playground's filter grid
+  until the new feature map, its numbers and the new prediction are on screen (median of --tweaks;
+  Streamlit's data_editor itself waits 150 ms after an edit before it sends it);
 and the same two things for a reference page that is nothing but Streamlit (one data_editor and
 one line of text in a fragment), so the ratios show what cnnviz adds on top of Streamlit itself.
 
@@ -64,6 +65,7 @@ def first_page(browser, url: str) -> float:
     page.goto(url)
     page.get_by_text("Prediction").first.wait_for(timeout=60000)
     page.wait_for_selector(IDLE_SELECTOR, timeout=60000)
+    page.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=60000, polling="raf")
     dt = time.perf_counter() - t0
     ctx.close()
     return dt
@@ -127,12 +129,13 @@ def main() -> None:
         ref_app.write_text(REFERENCE_APP)
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         results = {}
-        for name, app, path in (("cnnviz", "app.py", "/?step=2"), ("reference", str(ref_app), "/")):
+        # cnnviz: the first page is what a link to the app opens (step 1); the tweak is on step 2.
+        for name, app, first, path in (("cnnviz", "app.py", "/", "/?step=2"), ("reference", str(ref_app), "/", "/")):
             logs = Path(tmp) / name
             logs.mkdir()
             with serve(app, _free_port(), logs) as base:
-                first_page(browser, base + path)  # the server's first run imports and loads everything
-                loads = [first_page(browser, base + path) for _ in range(a.loads)]
+                first_page(browser, base + first)  # the server's first run imports and loads everything
+                loads = [first_page(browser, base + first) for _ in range(a.loads)]
                 tw = tweaks(browser, base + path, a.tweaks)
             results[name] = (statistics.median(loads), statistics.median(tw), max(tw))
             print(f"{name:9s}  first page median {results[name][0] * 1000:7.0f} ms   "

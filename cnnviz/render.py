@@ -172,6 +172,19 @@ def mosaic(images: list, cols: int, pad: int = 4, labels: list | None = None,
     return out
 
 
+def stack(images: list, pad: int = 8, bg=(255, 255, 255)) -> Image.Image:
+    """PIL images one under the other, left-aligned, `pad` pixels apart (they may differ in size)."""
+    if not images:
+        return Image.new("RGB", (1, 1), bg)
+    out = Image.new("RGB", (max(im.width for im in images), sum(im.height for im in images) + pad * (len(images) - 1)),
+                    bg)
+    y = 0
+    for im in images:
+        out.paste(im, (0, y))
+        y += im.height + pad
+    return out
+
+
 def bar_chart(labels: list, values: np.ndarray, highlight: int | None = None, width: int = 520,
               bar_h: int = 26, fmt: str = "{:.1%}") -> Image.Image:
     """Horizontal bars, longest first as given; the `highlight` index drawn in a strong colour."""

@@ -1,6 +1,7 @@
-"""render.curves (the training pages' charts) and bar_chart's room for long class names."""
+"""render.curves (the training pages' charts), bar_chart's room for long class names, and stack."""
 
 import numpy as np
+from PIL import Image
 
 from cnnviz import render
 
@@ -33,3 +34,14 @@ def test_bar_chart_makes_room_for_long_names():
     a = np.asarray(img)
     ink = np.flatnonzero((a[30:60] < 100).all(axis=-1).any(axis=0))  # the second row's dark text
     assert ink.min() > 2  # the name starts inside the picture, not cut off at its left edge
+
+
+def test_stack_puts_pictures_under_each_other_left_aligned():
+    a = Image.new("RGB", (30, 10), (255, 0, 0))
+    b = Image.new("RGB", (50, 20), (0, 0, 255))
+    out = np.asarray(render.stack([a, b], pad=5))
+    assert out.shape == (10 + 5 + 20, 50, 3)
+    assert (out[:10, :30] == (255, 0, 0)).all() and (out[:10, 30:] == 255).all()  # the gap right of a is blank
+    assert (out[10:15] == 255).all()  # the pad
+    assert (out[15:, :50] == (0, 0, 255)).all()
+    assert render.stack([]).size == (1, 1)

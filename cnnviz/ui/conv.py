@@ -137,21 +137,20 @@ def _revealed(upto, shape) -> np.ndarray:
 
 
 def _arithmetic(x, kernel, bias, i, j, expected, presentation) -> None:
-    """Write out window x kernel = products, their sum plus bias, and check it against the map."""
+    """Write out window x kernel = products for each colour (one picture), their sums plus bias, and
+    check the result against the map."""
     window, value = conv_at(x, kernel, bias, i, j)
     products = window * kernel
     st.markdown("**The arithmetic at this position** (the input numbers are the pixels scaled the way the "
                 "network sees them; outside the picture counts as 0)")
     cell = 50 if presentation else 44
-    for c, name in enumerate(CHANNELS):
-        cols = st.columns([3, 3, 3, 2])
-        with cols[0]:
-            show(render.number_grid(window[c], render.diverging(window[c], 3.0), cell), f"{name} window")
-        with cols[1]:
-            show(render.number_grid(kernel[c], render.diverging(kernel[c]), cell), f"× {name} filter")
-        with cols[2]:
-            show(render.number_grid(products[c], render.diverging(products[c]), cell), "= products")
-        cols[3].markdown(f"{name} sum  \n**{products[c].sum():+.3f}**")
+    rows = [render.equation([render.number_grid(window[c], render.diverging(window[c], 3.0), cell),
+                             render.number_grid(kernel[c], render.diverging(kernel[c]), cell),
+                             render.number_grid(products[c], render.diverging(products[c]), cell)],
+                            ["×", "="], labels=[f"{name} window", f"{name} filter",
+                                                f"products: sum {products[c].sum():+.3f}"])
+            for c, name in enumerate(CHANNELS)]
+    show(render.stack(rows, pad=12))
     parts = " + ".join(f"({products[c].sum():+.3f})" for c in range(len(CHANNELS)))
     ok = abs(value - expected) <= 1e-4 * max(1.0, abs(expected))
     verdict = ":green[✓ the value in the feature map]" if ok else f":red[differs from the map's {expected:.3f}]"
