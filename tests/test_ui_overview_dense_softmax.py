@@ -52,7 +52,7 @@ def test_overview_conv_arithmetic_matches_trace(expected):
     assert len(at.image) >= 3
     assert at.selectbox(key="ov_stage").value == "conv2_1"  # a deeper layer by default
     k, i, j = 5, 0, 7  # row 0: the window reaches into the padding
-    at.slider(key="ov_map_conv2_1").set_value(k)
+    at.slider(key="ov_map_conv2_1").set_value(k + 1)  # the slider counts maps from 1
     at.slider(key="ov_row_conv2_1").set_value(i)
     at.slider(key="ov_col_conv2_1").set_value(j)
     at.run()

@@ -51,13 +51,13 @@ def vector_picture(x: np.ndarray, cell: int, label_font: int = 12) -> Image.Imag
     cell = max(1, min(cell, 640 // (H * W)))  # bigger maps make longer lines: keep them on the screen
     rows = render.upscale(render.diverging(x.reshape(C, H * W)), H * W * cell)  # (C*cell, H*W*cell)
     f = render.font(label_font)
-    label_w = int(f.getlength(f"map {C - 1}")) + 10
+    label_w = int(f.getlength(f"map {C}")) + 10
     out = Image.new("RGB", (label_w + rows.width, rows.height), "white")
     out.paste(rows, (label_w, 0))
     d = ImageDraw.Draw(out)
     step = 1 if cell >= label_font else -(-label_font // cell)
     for c in range(0, C, step):
-        d.text((label_w - 6, c * cell + cell / 2), f"map {c}", fill=(60, 60, 60), font=f, anchor="rm")
+        d.text((label_w - 6, c * cell + cell / 2), f"map {c + 1}", fill=(60, 60, 60), font=f, anchor="rm")
     return out
 
 
@@ -87,7 +87,7 @@ def _flatten(ctx, maps, vec) -> None:
                 f"Laid end to end they make a list of **{C} × {H} × {W} = {n:,}** numbers.")
     vmax = render.symmetric_limit(maps.output)
     cell = 24 if ctx.presentation else 16
-    show(unrolled_map(maps.output[0], vmax, cell), f"Map 0 of {maps.name}, unrolled row by row")
+    show(unrolled_map(maps.output[0], vmax, cell), f"Map 1 of {maps.name}, unrolled row by row")
     flat = L.flatten(maps.output[None])[0]  # (C*H*W,)
     same = np.array_equal(flat, vec.output)
     show(vector_picture(maps.output, 10 if ctx.presentation else 8),
@@ -152,7 +152,7 @@ def _per_map(ctx, maps, a: dict, name: str) -> None:
     order = order[np.argsort(-per_map[order])]  # the strongest maps, biggest push first
     width = 760 if ctx.presentation else 560
     bar_h = 28 if ctx.presentation else 20
-    show(render.signed_bar_chart([f"map {c}" for c in order], per_map[order], width=width, bar_h=bar_h,
+    show(render.signed_bar_chart([f"map {c + 1}" for c in order], per_map[order], width=width, bar_h=bar_h,
                                  fmt="{:+.3f}", label_w=90),
          f"The {len(order)} maps with the biggest parts (of {C})")
     st.markdown(f"**The {TOP_MAPS} maps that helped {name} most**, each next to {name}'s weights for it "
@@ -167,7 +167,7 @@ def _per_map(ctx, maps, a: dict, name: str) -> None:
         pictures = [signed_map(maps.output[c], px, vm), signed_map(weights[c], px, vw),
                     signed_map(products[c], px, vp)]
         with cols[slot % 2]:
-            show(render.equation(pictures, ["×", "="], labels=[f"map {c}", f"weights for {name}",
+            show(render.equation(pictures, ["×", "="], labels=[f"map {c + 1}", f"weights for {name}",
                                                                 f"sum {per_map[c]:+.3f}"], gap=36,
                                  font_size=32 if ctx.presentation else 24))
     if not helpers:

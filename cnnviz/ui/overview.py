@@ -234,7 +234,7 @@ def _on_click(boxes: tuple, natural_width: int, names: list) -> None:
     for name, k, (x0, y0, x1, y1) in boxes:
         if x0 <= x < x1 and y0 <= y < y1 and name in names:
             st.session_state["ov_stage"] = name
-            st.session_state[f"ov_map_{name}"] = k
+            st.session_state[f"ov_map_{name}"] = k + 1  # maps are numbered from 1 for students
             return
 
 
@@ -247,7 +247,7 @@ def _explorer(ctx) -> None:
     name = st.session_state.get("ov_stage")
     if name not in names:
         name = _default_stage(ctx, names)
-    selected = (name, st.session_state.get(f"ov_map_{name}", 0))
+    selected = (name, st.session_state.get(f"ov_map_{name}", 1) - 1)
     data = _overview_png(key, scale, selected, ctx.stages, ctx.model.classes, ctx.small)
     st.caption(LEGEND)
     streamlit_image_coordinates(_Png(data), width="stretch", key="ov_click", cursor="pointer",
@@ -275,7 +275,7 @@ def _close_up(ctx, names: list[str], default: str) -> None:
     index = ctx.stages.index(ctx.stage(name))
     stage, prev = ctx.stages[index], ctx.stages[index - 1]
     C, H, W = stage.output.shape
-    k = _pick(c2, "Map", C, 0, f"ov_map_{name}")
+    k = _pick(c2, "Map", C, 0, f"ov_map_{name}", first=1)
     i = _pick(c3, "Row", H, H // 2, f"ov_row_{name}")
     j = _pick(c4, "Column", W, W // 2, f"ov_col_{name}")
     px = ctx.px
@@ -288,24 +288,25 @@ def _close_up(ctx, names: list[str], default: str) -> None:
     with mid:
         m = signed_map(stage.output[k], px, render.symmetric_limit(stage.output))
         show(render.outline(m, (i, j, i + 1, j + 1), (H, W)),
-             f"{name}, map {k}: {stage.output[k, i, j]:.3f} at row {i}, column {j}")
+             f"{name}, map {k + 1}: {stage.output[k, i, j]:.3f} at row {i}, column {j}")
     if stage.kind == "conv":
         _conv_arithmetic(ctx, stage, prev, k, i, j, right)
     else:
         _simple_arithmetic(ctx, stage, prev, k, i, j, right)
 
 
-def _pick(container, label: str, n: int, start: int, key: str) -> int:
-    """A slider over 0..n-1 (nothing to pick when n is 1).
+def _pick(container, label: str, n: int, start: int, key: str, first: int = 0) -> int:
+    """A slider over index 0..n-1, shown as first..n-1+first (maps count from 1, rows and columns
+    from 0); returns the index (0 when there is only one).
 
     Its value is seeded through session state, never as a default as well (Streamlit warns about both),
     which also lets a click on the overview set it.
     """
     if n < 2:
         return 0
-    if not 0 <= st.session_state.get(key, -1) < n:
-        st.session_state[key] = start
-    return int(container.slider(label, 0, n - 1, key=key))
+    if not first <= st.session_state.get(key, -1) < n + first:
+        st.session_state[key] = start + first
+    return int(container.slider(label, first, n - 1 + first, key=key)) - first
 
 
 def _conv_window(stage, prev, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
@@ -337,7 +338,7 @@ def conv_arithmetic(stage, prev, k: int, i: int, j: int) -> dict:
 
 
 def _channel_names(prev) -> list[str]:
-    return ["R", "G", "B"] if prev.kind == "input" else [str(c) for c in range(prev.output.shape[0])]
+    return ["R", "G", "B"] if prev.kind == "input" else [str(c + 1) for c in range(prev.output.shape[0])]
 
 
 def _conv_arithmetic(ctx, stage, prev, k: int, i: int, j: int, right) -> None:
@@ -345,7 +346,7 @@ def _conv_arithmetic(ctx, stage, prev, k: int, i: int, j: int, right) -> None:
     a = conv_arithmetic(stage, prev, k, i, j)
     C, kh, kw = a["window"].shape
     chans = _channel_names(prev)
-    st.markdown(f"#### How {stage.name}, map {k} got {a['value']:.3f} at row {i}, column {j}")
+    st.markdown(f"#### How {stage.name}, map {k + 1} got {a['value']:.3f} at row {i}, column {j}")
     st.markdown(f"The filter has one {kh}x{kw} kernel **for each of the {C} input maps**. Each kernel is laid on "
                 f"its map's window; the {kh * kw} products are added up to a *partial sum*. All partial sums plus "
                 "the bias give the number.")
@@ -434,7 +435,7 @@ def _simple_arithmetic(ctx, stage, prev, k: int, i: int, j: int, right) -> None:
         spot = None
     with right:
         src = signed_map(x, ctx.px, render.symmetric_limit(prev.output))
-        show(render.outline(src, box, x.shape), f"It came from {prev.name}, map {k}")
+        show(render.outline(src, box, x.shape), f"It came from {prev.name}, map {k + 1}")
     cell = 60 if ctx.presentation else 44
     show(render.number_grid(window, render.diverging(window, render.symmetric_limit(prev.output)), cell,
                             highlight=spot))
