@@ -1,6 +1,7 @@
 """The "Your own model file" page in AppTest: a good file is described and walked through; every
 hostile file gives one plain message and changes nothing else in the session."""
 
+import html
 import io
 import json
 import zipfile
@@ -203,3 +204,19 @@ def test_after_hostile_files_the_session_still_works_and_a_good_file_is_accepted
     assert any(f"Prediction: {c}" in banner(at) for c in FRUIT)
     assert "with your edits" not in banner(at)  # a new network starts without the old edits
     np.testing.assert_array_equal(at.session_state["upload"], before["upload"])  # the picture stays
+
+
+def test_class_names_from_a_file_are_shown_as_text_in_the_playground():
+    """The playground writes its answer as HTML (pictures and text in one element). Class names with
+    < or > never load (see test_model), and the signs a name may hold (&, quotes) arrive escaped,
+    whichever class wins."""
+    names = ["cats & dogs", "rock 'n' roll", "best (1) & co"]
+    m = M.tiny_vgg(names, (4, 4, 8, 8), input_size=(16, 16), seed=1)
+    at = open_page(AppTest.from_file(APP, default_timeout=60).run(), "model")
+    upload(at, "signs.npz", model_bytes(m))
+    at.button(key="mf_use").click().run()
+    next(b for b in at.button if b.label == "Next").click().run()
+    assert not at.exception and header(at) == "2. Convolution"
+    answer = next(md.value for md in at.markdown if "would say" in md.value)
+    winner = [n for n in names if f"<strong>{html.escape(n)}</strong>" in answer]
+    assert len(winner) == 1, answer[-300:]
