@@ -36,8 +36,8 @@ import streamlit as st
 @st.fragment
 def playground():
     k = st.data_editor(np.zeros((3, 3)), key="ref_grid", hide_index=True)
-    st.markdown(f'<div id="pg-result"><p>the network would say: {float(np.asarray(k, dtype=float).sum()):.1f}</p></div>',
-                unsafe_allow_html=True)
+    total = float(np.asarray(k, dtype=float).sum())
+    st.markdown(f'<div id="pg-result"><p>the network would say: {total:.1f}</p></div>', unsafe_allow_html=True)
 
 st.header("reference")
 st.info("Prediction: reference")
