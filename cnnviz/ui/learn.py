@@ -138,10 +138,4 @@ def render_learn() -> None:
                    f"closing or leaving it stops the training.")
         if st.session_state.get("learn_msg"):
             st.warning(st.session_state.pop("learn_msg"))
-    if job is None or job.kind != "learn":
-        return
-    st.divider()
-    if job.running:
-        training.live(job)
-    else:
-        training.finished(job, "a test picture ({cls})", "watch-it-learn.npz")
+    training.job_section(job, "learn", "a test picture ({cls})", "watch-it-learn.npz")

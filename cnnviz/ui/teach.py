@@ -191,13 +191,7 @@ def render_teach() -> None:
                "time for the whole class. Keep this page open while it trains.")
     if st.session_state.get("teach_msg"):
         st.warning(st.session_state.pop("teach_msg"))
-    if job is None or job.kind != "teach":
-        return
-    st.divider()
-    if job.running:
-        training.live(job)
-        return
-    training.finished(job, "one of your pictures ({cls})", "my-classes.npz", details=_held_out)
+    training.job_section(job, "teach", "one of your pictures ({cls})", "my-classes.npz", details=_held_out)
 
 
 def _held_out(job) -> None:

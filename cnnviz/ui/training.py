@@ -123,6 +123,18 @@ def _filters(job: TrainingJob) -> None:
                    "only the later layers learn.")
 
 
+def job_section(job: TrainingJob | None, kind: str, picture_name: str, file_name: str, details=None) -> None:
+    """Under a training page's controls: this page's job (of `kind`) live while it runs, and its
+    results once it has ended (see `finished`); nothing for no job or another page's job."""
+    if job is None or job.kind != kind:
+        return
+    st.divider()
+    if job.running:
+        live(job)
+    else:
+        finished(job, picture_name, file_name, details=details)
+
+
 def finished(job: TrainingJob, picture_name: str, file_name: str, details=None) -> None:
     """The results of an ended job: why it ended, its test accuracy, the curves, and what to do next.
 
