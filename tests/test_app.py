@@ -9,29 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-streamlit_testing = pytest.importorskip("streamlit.testing.v1")
-AppTest = streamlit_testing.AppTest
-
-from cnnviz.filters import PRESETS, as_rgb_filter  # noqa: E402
-from cnnviz.model import DEFAULT_MODEL_PATH, load_model, trace  # noqa: E402
-from cnnviz.ui.state import STEPS  # noqa: E402
-
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
-
-
-def _app(**query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    for k, v in query.items():
-        at.query_params[k] = v
-    return at.run()
-
-
-def _step_title(at) -> str:
-    return next(h.value for h in at.header)
-
-
-def _banner(at) -> str:
-    return next(i.value for i in at.info if "Prediction" in i.value)
+from cnnviz.filters import PRESETS, as_rgb_filter
+from cnnviz.model import DEFAULT_MODEL_PATH, load_model, trace
+from cnnviz.ui.state import STEPS
+from tests.apptest import app, banner, header
 
 
 def _png(rgb: np.ndarray, fmt="PNG") -> bytes:
@@ -41,10 +22,10 @@ def _png(rgb: np.ndarray, fmt="PNG") -> bytes:
 
 
 def test_next_and_previous_walk_every_step_and_each_shows_pictures():
-    at = _app()
+    at = app()
     assert not at.exception
     for k in range(1, len(STEPS) + 1):
-        assert _step_title(at) == f"{k}. {STEPS[k - 1]}"
+        assert header(at) == f"{k}. {STEPS[k - 1]}"
         assert len(at.image) >= 2, f"step {k} shows no pictures"
         assert at.query_params["step"] in (str(k), [str(k)])
         if k < len(STEPS):
@@ -52,16 +33,16 @@ def test_next_and_previous_walk_every_step_and_each_shows_pictures():
             assert not at.exception
     for k in range(len(STEPS), 1, -1):
         next(b for b in at.button if b.label == "Previous").click().run()
-        assert _step_title(at) == f"{k - 1}. {STEPS[k - 2]}"
+        assert header(at) == f"{k - 1}. {STEPS[k - 2]}"
     assert not at.exception
 
 
 def test_prediction_banner_matches_the_core():
-    at = _app(sample="smiley")
+    at = app(sample="smiley")
     m = load_model()
     pic = np.asarray(Image.open(Path(DEFAULT_MODEL_PATH).parents[1] / "samples" / "smiley.png").convert("RGB"))
     p = trace(m, pic)[-1].output
-    assert m.classes[int(p.argmax())] in _banner(at)
+    assert m.classes[int(p.argmax())] in banner(at)
 
 
 @pytest.mark.parametrize("query, step, sample", [
@@ -73,14 +54,14 @@ def test_prediction_banner_matches_the_core():
     ({"step": "3", "sample": "checkerboard"}, 3, "checkerboard"),
 ])
 def test_odd_links_fall_back_to_defaults(query, step, sample):
-    at = _app(**query)
+    at = app(**query)
     assert not at.exception
-    assert _step_title(at) == f"{step}. {STEPS[step - 1]}"
+    assert header(at) == f"{step}. {STEPS[step - 1]}"
     assert at.session_state["sample"] == sample
 
 
 def test_upload_a_picture_then_a_bad_file_keeps_the_good_picture():
-    at = _app()
+    at = app()
     at.segmented_control(key="picture_source").set_value("Upload").run()
     stripes = np.zeros((40, 60, 3), np.uint8)
     stripes[:, ::4] = (250, 40, 40)
@@ -93,7 +74,7 @@ def test_upload_a_picture_then_a_bad_file_keeps_the_good_picture():
     assert not at.exception
     assert len(at.error) == 1 and "picture" in at.error[0].value.lower()
     np.testing.assert_array_equal(at.session_state["upload"], stripes)  # the previous picture stays
-    assert _step_title(at) == "1. Pixels"
+    assert header(at) == "1. Pixels"
 
     # and the next good upload works again
     at.file_uploader(key="uploader").upload("big.jpg", _png(np.full((300, 200, 3), 90, np.uint8), "JPEG"),
@@ -103,7 +84,7 @@ def test_upload_a_picture_then_a_bad_file_keeps_the_good_picture():
 
 
 def test_webcam_photo_becomes_the_picture():
-    at = _app()
+    at = app()
     at.segmented_control(key="picture_source").set_value("Webcam").run()
     photo = np.full((48, 64, 3), (20, 120, 200), np.uint8)
     at.camera_input(key="camera").set_value(("photo.jpg", _png(photo, "JPEG"), "image/jpeg")).run()
@@ -123,7 +104,7 @@ def _map_range(at) -> str:
 
 def test_filter_playground_changes_the_map_and_the_prediction_and_leaves_the_default_alone():
     default_before = {la.name: {k: np.array(v) for k, v in la.params.items()} for la in load_model().layers}
-    at = _app(step="2")
+    at = app(step="2")
     answer = _playground_answer(at)
     map_range = _map_range(at)
     # a big vertical-edge filter typed into the grid (one grid: the same numbers for all three colours)
@@ -134,10 +115,10 @@ def test_filter_playground_changes_the_map_and_the_prediction_and_leaves_the_def
     assert _playground_answer(at) != answer
     assert _map_range(at) != map_range
 
-    banner = _banner(at)
+    before = banner(at)
     next(b for b in at.button if b.label.startswith("Put this filter into the network")).click().run()
     assert not at.exception
-    assert "with your edits" in _banner(at) and _banner(at) != banner
+    assert "with your edits" in banner(at) and banner(at) != before
     edits = at.session_state["edits"]
     kernel, bias = edits[("conv1_1", 0)]
     assert kernel.shape == (3, 3, 3) and kernel[0, 0, 0] == 30.0 and kernel[0, 0, 2] == -30.0
@@ -148,11 +129,11 @@ def test_filter_playground_changes_the_map_and_the_prediction_and_leaves_the_def
             np.testing.assert_array_equal(v, default_before[la.name][k])
 
     next(b for b in at.button if b.label.startswith("Reset the network")).click().run()
-    assert "with your edits" not in _banner(at)
+    assert "with your edits" not in banner(at)
 
 
 def test_bad_numbers_in_the_filter_grid_are_fixed_with_a_note():
-    at = _app(step="2")
+    at = app(step="2")
     at.session_state["pg_all_0"] = {"edited_rows": {0: {"0": None, "1": float("nan")}, 1: {"1": 1e30}},
                                     "added_rows": [], "deleted_rows": []}
     at.run()
@@ -163,7 +144,7 @@ def test_bad_numbers_in_the_filter_grid_are_fixed_with_a_note():
 
 
 def test_separate_colour_grids_start_from_the_numbers_typed_so_far():
-    at = _app(step="2")
+    at = app(step="2")
     at.session_state["pg_all_0"] = {"edited_rows": {1: {"1": 7.0}}, "added_rows": [], "deleted_rows": []}
     at.run()
     one_grid = at.session_state["pg_trial"][0]
@@ -186,7 +167,7 @@ def test_separate_colour_grids_start_from_the_numbers_typed_so_far():
 
 
 def test_the_networks_own_filter_shows_a_grid_per_colour():
-    at = _app(step="2")
+    at = app(step="2")
     at.selectbox(key="pg_slot").set_value(3).run()
     at.selectbox(key="pg_preset").set_value("The network's own filter").run()
     assert not at.exception
@@ -196,7 +177,7 @@ def test_the_networks_own_filter_shows_a_grid_per_colour():
 
 
 def test_a_preset_filter_matches_the_core_convolution():
-    at = _app(step="2")
+    at = app(step="2")
     at.selectbox(key="pg_preset").set_value("Sobel x").run()
     assert not at.exception
     assert at.session_state["pg_start"][0] == "Sobel x"
@@ -204,7 +185,7 @@ def test_a_preset_filter_matches_the_core_convolution():
 
 
 def test_two_sessions_do_not_share_edits_or_pictures():
-    a, b = _app(step="2"), _app(step="2")
+    a, b = app(step="2"), app(step="2")
     a.session_state["pg_all_0"] = {"edited_rows": {1: {"1": 50.0}}, "added_rows": [], "deleted_rows": []}
     a.run()
     next(x for x in a.button if x.label.startswith("Put this filter")).click().run()
@@ -212,7 +193,7 @@ def test_two_sessions_do_not_share_edits_or_pictures():
     a.file_uploader(key="uploader").upload("red.png", _png(np.full((32, 32, 3), (255, 0, 0), np.uint8)),
                                           "image/png").run()
     b.run()
-    assert "with your edits" in _banner(a)
-    assert "with your edits" not in _banner(b)
+    assert "with your edits" in banner(a)
+    assert "with your edits" not in banner(b)
     assert "edits" not in b.session_state or not b.session_state["edits"]
     assert "upload" not in b.session_state

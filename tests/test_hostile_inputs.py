@@ -7,39 +7,20 @@ the whole app around it: the message on the page, the previous picture, the next
 
 import io
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-streamlit_testing = pytest.importorskip("streamlit.testing.v1")
-AppTest = streamlit_testing.AppTest
+from cnnviz import images
+from cnnviz.images import load_image
+from cnnviz.model import DEFAULT_MODEL_PATH, load_model
+from cnnviz.ui.state import DEFAULT_SAMPLE, STEPS, default_model
+from tests.apptest import AppTest, app, banner, header
+from tests.test_images import png_header
 
-from cnnviz import images  # noqa: E402
-from cnnviz.images import load_image  # noqa: E402
-from cnnviz.model import DEFAULT_MODEL_PATH, load_model  # noqa: E402
-from cnnviz.ui.state import DEFAULT_SAMPLE, STEPS, default_model  # noqa: E402
-from tests.test_images import png_header  # noqa: E402
-
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 MESSAGES = (images.NOT_A_PICTURE, images.EMPTY, images.BROKEN, images.TOO_MANY_PIXELS, images.TOO_BIG_FILE,
             images.NO_PIXELS)
-
-
-def app(**query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    for k, v in query.items():
-        at.query_params[k] = v
-    return at.run()
-
-
-def banner(at) -> str:
-    return next(i.value for i in at.info if "Prediction" in i.value)
-
-
-def header(at) -> str:
-    return next(h.value for h in at.header)
 
 
 def click(at, label: str) -> AppTest:

@@ -5,20 +5,16 @@ import html
 import io
 import json
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from streamlit.util import calc_hash
 
-streamlit_testing = pytest.importorskip("streamlit.testing.v1")
-AppTest = streamlit_testing.AppTest
-from streamlit.util import calc_hash  # noqa: E402
+from cnnviz import model as M
+from cnnviz.ui.state import STEPS
+from tests.apptest import APP, AppTest, banner, header
 
-from cnnviz import model as M  # noqa: E402
-from cnnviz.ui.state import STEPS  # noqa: E402
-
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 FRUIT = ["apple", "banana", "cherry"]
 
 
@@ -66,14 +62,6 @@ def png() -> bytes:
 
 def upload(at: AppTest, name: str, data: bytes) -> AppTest:
     return at.file_uploader(key="mf_upload").upload(name, data, "application/octet-stream").run()
-
-
-def banner(at) -> str:
-    return next(i.value for i in at.info if "Prediction" in i.value)
-
-
-def header(at) -> str:
-    return next(h.value for h in at.header)
 
 
 def test_the_page_describes_a_good_file_and_offers_the_shipped_one():
