@@ -9,6 +9,11 @@ gradients with respect to the inputs and parameters.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
 import numpy as np
 
 # With at most this many output positions (one picture, a few small ones), OpenBLAS computes
@@ -308,3 +313,222 @@ def cross_entropy_backward(logits, labels):
     d = softmax(logits)
     d[np.arange(N), labels] -= 1
     return d / N
+
+
+def softmax_backward(dy, y, axis=-1):
+    """Gradient of softmax given its output y: y * (dy - sum(dy * y))."""
+    return y * (dy - np.sum(dy * y, axis=axis, keepdims=True))
+
+
+# ---------------------------------------------------------------- window maths
+
+
+def window_box(i: int, j: int, kh: int, kw: int, stride: int = 1, padding: int = 0) -> tuple[int, int, int, int]:
+    """The input rows and columns that output position (i, j) of a conv or pool reads.
+
+    -> (top, left, bottom, right), half-open and in the unpadded input's coordinates, so a
+    window that hangs over the edge (into the zero padding) starts below 0 or ends past the side.
+    """
+    top, left = i * stride - padding, j * stride - padding
+    return top, left, top + kh, left + kw
+
+
+def window(x: np.ndarray, i: int, j: int, kh: int, kw: int, stride: int = 1, padding: int = 0) -> np.ndarray:
+    """The numbers output position (i, j) of a conv or pool reads. x (C, H, W) -> (C, kh, kw).
+
+    Positions in the padding are 0, exactly what `conv2d` multiplies there.
+    """
+    C, H, W = x.shape
+    top, left, bottom, right = window_box(i, j, kh, kw, stride, padding)
+    out = np.zeros((C, kh, kw), dtype=x.dtype)
+    r0, c0, r1, c1 = max(top, 0), max(left, 0), min(bottom, H), min(right, W)
+    if r0 < r1 and c0 < c1:
+        out[:, r0 - top:r1 - top, c0 - left:c1 - left] = x[:, r0:r1, c0:c1]
+    return out
+
+
+def receptive_field(layers, i: int, j: int) -> tuple[int, int, int, int]:
+    """The patch of the picture that position (i, j) after `layers` depends on.
+
+    layers: the layers from the input up to the stage (anything with kind, params and options).
+    -> (top, left, bottom, right), half-open, in picture pixels, not clipped to the picture.
+    Every conv widens the patch by its kernel, every pool by its window, times the strides so far.
+    """
+    top, left, bottom, right = i, j, i + 1, j + 1
+    for la in reversed(list(layers)):
+        g = KINDS[la.kind].geometry
+        if g is None:
+            continue
+        kh, kw, s, p = g(la.params, la.options)
+        top, left = top * s - p, left * s - p
+        bottom, right = (bottom - 1) * s - p + kh, (right - 1) * s - p + kw
+    return top, left, bottom, right
+
+
+# ---------------------------------------------------------------- the table of layer kinds
+
+
+@dataclass(frozen=True)
+class Kind:
+    """Everything cnnviz knows about one kind of layer. Adding a kind means adding one entry to KINDS.
+
+    forward(x, params, options) -> (y, cache); x is a batch (N, ...).
+    backward(dy, cache, params, options, need_dx) -> (dx or None, {param name: gradient}).
+    shape(in_shape, params, options) -> out_shape, one picture's shapes without the batch axis;
+    raises ValueError with a plain reason when the layer cannot take that input.
+    geometry(params, options) -> (kh, kw, stride, padding) for layers that read windows, else None.
+    params: the parameter names it must have; optional: those it may leave out.
+    options: the settings it takes, with their defaults.
+    """
+
+    name: str
+    title: str  # plain words, for students
+    describe: str  # one plain sentence
+    formula: str  # the maths, for the overview and the curious
+    forward: Callable
+    backward: Callable
+    shape: Callable
+    geometry: Callable | None = None
+    params: tuple = ()
+    optional: tuple = ()
+    options: Mapping = field(default_factory=lambda: MappingProxyType({}))
+    elementwise: bool = False  # the same function on every number (an activation)
+    weight_dims: int = 0  # axes of its "weight" (4 for conv filters, 2 for a fully connected table)
+    unfolds: bool = False  # copies every window first (im2col), which costs memory: the file checks count it
+
+
+def _conv_forward(x, p, o):
+    y, cols = conv2d_forward(x, p["weight"], p.get("bias"), o.get("stride", 1), o.get("padding", 0))
+    return y, (x.shape, cols)
+
+
+def _conv_backward(dy, cache, p, o, need_dx=True):
+    shape, cols = cache
+    if need_dx:
+        dx, dw, db = conv2d_backward(dy, shape, p["weight"], cols, o.get("stride", 1), o.get("padding", 0))
+    else:  # nothing below needs it (the picture itself, or frozen layers)
+        dx, (dw, db) = None, conv2d_backward_weights(dy, p["weight"], cols)
+    grads = {"weight": dw} | ({"bias": db} if "bias" in p else {})
+    return dx, grads
+
+
+def _conv_shape(shape, p, o):
+    F, C, KH, KW = p["weight"].shape
+    if len(shape) != 3 or shape[0] != C:
+        raise ValueError(f"its filters expect {C} maps, it gets {'x'.join(map(str, shape))}")
+    H, W = (conv_output_size(n, k, o.get("stride", 1), o.get("padding", 0)) for n, k in zip(shape[1:], (KH, KW)))
+    if H < 1 or W < 1:
+        raise ValueError(f"{KH}x{KW} filters do not fit in {shape[1]}x{shape[2]} maps")
+    return (F, H, W)
+
+
+def _conv_geometry(p, o):
+    _, _, kh, kw = p["weight"].shape
+    return kh, kw, o.get("stride", 1), o.get("padding", 0)
+
+
+def _dense_forward(x, p, o):
+    return dense(x, p["weight"], p.get("bias")), x
+
+
+def _dense_backward(dy, x, p, o, need_dx=True):
+    dx, dw, db = dense_backward(dy, x, p["weight"])
+    return (dx if need_dx else None), {"weight": dw} | ({"bias": db} if "bias" in p else {})
+
+
+def _dense_shape(shape, p, o):
+    out, n_in = p["weight"].shape
+    if tuple(shape) != (n_in,):
+        raise ValueError(f"it expects a list of {n_in} numbers, it gets {'x'.join(map(str, shape))}")
+    return (out,)
+
+
+def _pool_geometry(p, o):
+    size = o.get("size", 2)
+    return size, size, o.get("stride") or size, 0
+
+
+def _pool_shape(shape, p, o):
+    size = o.get("size", 2)
+    if len(shape) != 3 or min(shape[1:]) < size:
+        raise ValueError(f"a {size}x{size} window does not fit in {'x'.join(map(str, shape))}")
+    stride = o.get("stride") or size
+    return (shape[0], *(conv_output_size(n, size, stride) for n in shape[1:]))
+
+
+def _maxpool_forward(x, p, o):
+    return max_pool2d(x, o.get("size", 2), o.get("stride")), x
+
+
+def _maxpool_backward(dy, x, p, o, need_dx=True):
+    return max_pool2d_backward(dy, x, o.get("size", 2), o.get("stride")), {}
+
+
+def _avgpool_forward(x, p, o):
+    return avg_pool2d(x, o.get("size", 2), o.get("stride")), x.shape
+
+
+def _avgpool_backward(dy, shape, p, o, need_dx=True):
+    return avg_pool2d_backward(dy, shape, o.get("size", 2), o.get("stride")), {}
+
+
+def _same_shape(shape, p, o):
+    return tuple(shape)
+
+
+def _activation(f, f_backward, keep_output: bool):
+    """forward/backward for an element-wise function whose gradient needs its input (or its output)."""
+    def forward(x, p, o):
+        y = f(x)
+        return y, (y if keep_output else x)
+
+    def backward(dy, cache, p, o, need_dx=True):
+        return f_backward(dy, cache), {}
+    return forward, backward
+
+
+def _flatten_forward(x, p, o):
+    return flatten(x), x.shape
+
+
+def _flatten_backward(dy, shape, p, o, need_dx=True):
+    return dy.reshape(shape), {}
+
+
+_WEIGHTS = ("weight", "bias")
+_relu = _activation(relu, relu_backward, keep_output=False)
+_tanh = _activation(tanh, tanh_backward, keep_output=True)
+_sigmoid = _activation(sigmoid, sigmoid_backward, keep_output=True)
+_softmax = _activation(softmax, softmax_backward, keep_output=True)
+
+KINDS: Mapping[str, Kind] = MappingProxyType({k.name: k for k in (
+    Kind("conv", "filters", "Each filter slides over every map of the layer before, multiplies each window "
+         "by its numbers, adds up the products and a bias, and so makes one new map.",
+         "out[f, i, j] = bias[f] + sum over c, u, v of weight[f, c, u, v] * in[c, i*s + u - p, j*s + v - p]",
+         _conv_forward, _conv_backward, _conv_shape, _conv_geometry, _WEIGHTS, ("bias",),
+         MappingProxyType({"stride": 1, "padding": 0}), weight_dims=4, unfolds=True),
+    Kind("relu", "ReLU", "Negative numbers become 0; positive ones stay as they are.", "out = max(0, in)",
+         *_relu, _same_shape, elementwise=True),
+    Kind("tanh", "tanh", "Squashes every number into the range -1 to 1.", "out = tanh(in)",
+         *_tanh, _same_shape, elementwise=True),
+    Kind("sigmoid", "sigmoid", "Squashes every number into the range 0 to 1.", "out = 1 / (1 + exp(-in))",
+         *_sigmoid, _same_shape, elementwise=True),
+    Kind("maxpool", "max pooling", "Keeps the largest number of each small window, so every map gets smaller.",
+         "out[c, i, j] = max over u, v of in[c, i*s + u, j*s + v]",
+         _maxpool_forward, _maxpool_backward, _pool_shape, _pool_geometry,
+         options=MappingProxyType({"size": 2, "stride": None})),
+    Kind("avgpool", "average pooling", "Keeps the average of each small window, so every map gets smaller.",
+         "out[c, i, j] = mean over u, v of in[c, i*s + u, j*s + v]",
+         _avgpool_forward, _avgpool_backward, _pool_shape, _pool_geometry,
+         options=MappingProxyType({"size": 2, "stride": None})),
+    Kind("flatten", "flatten", "Lays every number of every map out in one long list.",
+         "out[c*H*W + i*W + j] = in[c, i, j]",
+         _flatten_forward, _flatten_backward, lambda shape, p, o: (math.prod(shape),)),
+    Kind("dense", "fully connected", "Every output is a weighted sum of all the inputs, plus a bias.",
+         "out[k] = bias[k] + sum over n of weight[k, n] * in[n]",
+         _dense_forward, _dense_backward, _dense_shape, None, _WEIGHTS, ("bias",), weight_dims=2),
+    Kind("softmax", "softmax", "Turns the scores into chances that are all positive and add up to 1.",
+         "out[k] = exp(in[k] - max) / sum over m of exp(in[m] - max)",
+         *_softmax, _same_shape),
+)})
+ACTIVATIONS = tuple(name for name, k in KINDS.items() if k.elementwise)

@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 
 from cnnviz import layers as L
 from cnnviz import model as M
+from cnnviz.ui.walkable import check_walkable
+from tests.torchref import require_torch, torch_layers
 
 CLASSES = [f"class{i}" for i in range(10)]
 TRACE_NAMES = ["input", "conv1_1", "relu1_1", "conv1_2", "relu1_2", "maxpool1",
@@ -354,17 +356,9 @@ def test_with_activation_makes_a_new_model():
 # ---------------------------------------------------------------- PyTorch rebuild
 
 
-def torch_modules(model):
-    """The same network as a list of torch.nn modules with the same weights (the benchmarks' twin)."""
-    torch = pytest.importorskip("torch")
-    from benchmarks.common import torch_layers
-
-    return torch_layers(model, torch)
-
-
 def assert_matches_torch(model, images, atol=1e-4):
-    torch = pytest.importorskip("torch")
-    mods = torch_modules(model)
+    torch = require_torch()
+    mods = torch_layers(model, torch)  # the same network as torch.nn modules with the same weights
     for img in images:
         stages = M.trace(model, img)
         x = torch.from_numpy(np.array(stages[0].output))[None]
@@ -586,31 +580,31 @@ def test_layouts_the_walkthrough_cannot_show_are_refused(change, match):
     m = small_model()
     m = M.Model(tuple(change(list(m.layers))), m.classes, m.input_size, m.preprocessing, m.meta)
     with pytest.raises(M.ModelError, match=match):
-        M.check_tiny_vgg(m)
+        check_walkable(m)
 
 
 def test_walkthrough_limits_on_kernels_filters_input_and_classes():
     with pytest.raises(M.ModelError, match="filters"):
-        M.check_tiny_vgg(M.tiny_vgg(CLASSES, (80, 8, 8, 8)))
+        check_walkable(M.tiny_vgg(CLASSES, (80, 8, 8, 8)))
     with pytest.raises(M.ModelError, match="input"):
-        M.check_tiny_vgg(M.tiny_vgg(CLASSES, (4, 4, 8, 8), input_size=(8, 8)))
+        check_walkable(M.tiny_vgg(CLASSES, (4, 4, 8, 8), input_size=(8, 8)))
     with pytest.raises(M.ModelError, match="input"):
-        M.check_tiny_vgg(M.tiny_vgg(CLASSES, (4, 4, 8, 8), input_size=(30, 30)))
+        check_walkable(M.tiny_vgg(CLASSES, (4, 4, 8, 8), input_size=(30, 30)))
     with pytest.raises(M.ModelError, match="classes"):
-        M.check_tiny_vgg(M.tiny_vgg([f"c{k}" for k in range(101)], (4, 4, 8, 8)))
+        check_walkable(M.tiny_vgg([f"c{k}" for k in range(101)], (4, 4, 8, 8)))
     m = small_model()
     w5 = M.Layer("conv1_1", "conv", {"weight": np.zeros((4, 3, 5, 5)), "bias": np.zeros(4)},
                  {"stride": 1, "padding": 2})
     with pytest.raises(M.ModelError, match="3x3"):
-        M.check_tiny_vgg(m.with_layer("conv1_1", w5))
+        check_walkable(m.with_layer("conv1_1", w5))
 
 
 def test_what_the_walkthrough_can_show_passes():
     for m in (small_model(), small_model().with_activation("tanh"), M.tiny_vgg(["a", "b"], (64, 64, 64, 64)),
               M.tiny_vgg(CLASSES, (4, 4, 8, 8), input_size=(16, 128))):
-        M.check_tiny_vgg(m)
+        check_walkable(m)
     if M.DEFAULT_MODEL_PATH.exists():
-        M.check_tiny_vgg(M.load_model())
+        check_walkable(M.load_model())
 
 
 def test_saved_by_the_trainer_loads_with_its_meta(tmp_path):
@@ -621,8 +615,8 @@ def test_saved_by_the_trainer_loads_with_its_meta(tmp_path):
     buf = io.BytesIO()
     M.save_model(m, buf)
     back = M.load_model(buf.getvalue())
-    assert back.meta == meta
-    M.check_tiny_vgg(back)
+    assert M.thaw(back.meta) == meta
+    check_walkable(back)
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")

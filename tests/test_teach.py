@@ -14,6 +14,7 @@ from cnnviz import teaching as T
 from cnnviz.data import Dataset
 from cnnviz.train import evaluate
 from cnnviz.ui import jobs as J
+from cnnviz.ui.walkable import check_walkable
 
 KINDS = {"stripes": "vertical stripes", "circles": "circles", "checkerboards": "checkerboards"}
 PER_CLASS = 12
@@ -61,7 +62,7 @@ def test_three_drawn_classes_learnt_in_under_a_minute(shipped, seed):
     data = Dataset(np.stack([p for ps in fresh for p in ps]), np.repeat(np.arange(3), 50), list(KINDS))
     assert evaluate(job.model, data) >= MIN_ACCURACY
     assert job.model.meta["transfer"] and job.model.meta["frozen"] == list(T.TeachConfig.frozen)
-    M.check_tiny_vgg(job.model)
+    check_walkable(job.model)
 
 
 def test_from_scratch_also_trains_within_the_limits():

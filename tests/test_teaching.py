@@ -8,6 +8,7 @@ import pytest
 from cnnviz import model as M
 from cnnviz import teaching as T
 from cnnviz import train as TR
+from cnnviz.ui.walkable import check_walkable
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +66,7 @@ def test_subset():
 
 def test_live_model_is_small_tiny_vgg_normalised_by_its_data(small):
     m = T.live_model(small.classes, small)
-    M.check_tiny_vgg(m)
+    check_walkable(m)
     assert [la.params["weight"].shape[0] for la in m.layers if la.kind == "conv"] == list(T.LIVE_CHANNELS)
     x = m.normalize(small.images)  # (N, 3, 32, 32)
     np.testing.assert_allclose(x.mean(axis=(0, 2, 3)), 0, atol=1e-3)
@@ -75,7 +76,7 @@ def test_live_model_is_small_tiny_vgg_normalised_by_its_data(small):
 def test_transfer_model_keeps_the_base_and_replaces_the_dense_layer():
     base = M.tiny_vgg([str(k) for k in range(10)], (4, 4, 8, 8), seed=5)
     m = T.transfer_model(["a", "b", "c"], base, seed=1)
-    M.check_tiny_vgg(m)
+    check_walkable(m)
     assert m.classes == ("a", "b", "c") and m.input_size == base.input_size
     assert m.preprocessing == base.preprocessing
     assert [la.name for la in m.layers] == [la.name for la in base.layers]

@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from cnnviz.model import DEFAULT_MODEL_PATH, Model, ModelError, check_tiny_vgg, load_model, trace
+from cnnviz.model import DEFAULT_MODEL_PATH, Model, ModelError, load_model, trace
 from cnnviz.ui import state
 from cnnviz.ui.common import explain, plain
+from cnnviz.ui.walkable import check_walkable
 from cnnviz.ui.walkthrough import render_walkthrough
 
 MAX_MB = 5  # a Tiny-VGG file is well under 1 MB
@@ -37,7 +38,7 @@ def read_model_file(data: bytes, name: str) -> tuple[Model, str]:
     if len(data) > MAX_MB * 2**20:
         raise ModelError(f"it is {len(data) / 2**20:.1f} MB; model files up to {MAX_MB} MB work")
     model = load_model(data)
-    check_tiny_vgg(model)
+    check_walkable(model)
     h, w = model.input_size
     tests = [np.zeros((h, w, 3), np.uint8), np.full((h, w, 3), 255, np.uint8),
              np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)]
