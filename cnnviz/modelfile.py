@@ -63,13 +63,13 @@ MAX_LAYERS = 64
 MAX_CLASSES = 1000
 MAX_ABS_WEIGHT = 1e3  # trained weights stay far below this; bigger ones can overflow float32 on the way
 MAX_STAGE_VALUES = 4_000_000  # numbers one picture may need at any layer (a conv's unfolded windows too)
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")
+LAYER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")
 # Class names are shown in markdown: no brackets, backticks, stars, dollars, pipes or angle brackets,
 # so a name can never turn into a link, a picture, code, maths or HTML.
 _CLASS_NAME = re.compile(r"[\w][\w .,'/&+:()!?%#-]{0,39}")
 
 
-def _first_line(e: Exception) -> str:
+def first_line(e: Exception) -> str:
     return (str(e).splitlines() or [type(e).__name__])[0][:200]
 
 
@@ -80,12 +80,12 @@ def _model_from_arrays(arrays: dict) -> Model:
         if not isinstance(specs, list) or not 1 <= len(specs) <= MAX_LAYERS:
             raise ModelError(f"the description must list from 1 to {MAX_LAYERS} layers")
         layers = [_layer(s, arrays) for s in specs]
-        model = Model(tuple(layers), _classes(arch.get("classes")), _input_size(arch.get("input_size")),
-                      _preprocessing(arch.get("preprocessing")), _meta(arch.get("meta", {})))
+        model = Model(tuple(layers), check_classes(arch.get("classes")), _input_size(arch.get("input_size")),
+                      _preprocessing(arch.get("preprocessing")), check_meta(arch.get("meta", {})))
     except ModelError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
-        raise ModelError(f"the model description is broken ({type(e).__name__}: {_first_line(e)})") from None
+        raise ModelError(f"the model description is broken ({type(e).__name__}: {first_line(e)})") from None
     if arrays:
         raise ModelError(f"the file holds arrays no layer uses: {', '.join(sorted(arrays)[:5])}")
     check_model(model)
@@ -103,8 +103,8 @@ def _architecture(a) -> dict:
     except RecursionError:
         raise ModelError("the model description is nested too deeply") from None
     except ValueError as e:
-        raise ModelError(f"the model description is not valid JSON ({_first_line(e)})") from None
-    if _depth(arch) > MAX_JSON_DEPTH:
+        raise ModelError(f"the model description is not valid JSON ({first_line(e)})") from None
+    if json_depth(arch) > MAX_JSON_DEPTH:
         raise ModelError("the model description is nested too deeply")
     if not isinstance(arch, dict):
         raise ModelError("the model description is not a JSON object")
@@ -113,7 +113,7 @@ def _architecture(a) -> dict:
     return arch
 
 
-def _depth(x) -> int:
+def json_depth(x) -> int:
     """How deeply lists and dicts nest in x (without recursion, whatever the depth)."""
     deepest, todo = 0, [(x, 0)]
     while todo:
@@ -129,7 +129,7 @@ def _layer(s, arrays: dict) -> Layer:
     if not isinstance(s, dict):
         raise ModelError("a layer in the description is not a JSON object")
     name, kind = s.get("name"), s.get("kind")
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
+    if not isinstance(name, str) or not LAYER_NAME.fullmatch(name):
         raise ModelError(f"layer name {str(name)[:40]!r} is not a short plain name (letters, digits and _)")
     if not isinstance(kind, str) or kind not in L.KINDS:
         raise ModelError(f"layer {name!r} has unknown kind {str(kind)[:40]!r}; cnnviz knows {', '.join(L.KINDS)}")
@@ -166,7 +166,7 @@ def _layer(s, arrays: dict) -> Layer:
     return Layer(name, kind, params, options)
 
 
-def _classes(classes) -> tuple:
+def check_classes(classes) -> tuple:
     if not isinstance(classes, list) or not 1 <= len(classes) <= MAX_CLASSES:
         raise ModelError(f"the model must name from 1 to {MAX_CLASSES} classes")
     for c in classes:
@@ -186,11 +186,11 @@ def _input_size(size) -> tuple:
 def _preprocessing(pre) -> dict:
     if pre is None:
         return {"mean": [0.0] * 3, "std": [1.0] * 3}
-    _check_preprocessing(pre)
+    check_preprocessing(pre)
     return {"mean": [float(v) for v in pre["mean"]], "std": [float(v) for v in pre["std"]]}
 
 
-def _meta(meta) -> dict:
+def check_meta(meta) -> dict:
     """The description's facts (dataset, accuracy, ...); the ones the app formats as numbers must be numbers."""
     if not isinstance(meta, dict):
         raise ModelError("the model's meta facts are not a JSON object")
@@ -206,7 +206,7 @@ def check_model(model: Model) -> None:
         raise ModelError("the model has no layers or no classes")
     if len(model.input_size) != 2 or not all(4 <= s <= 256 for s in model.input_size):
         raise ModelError(f"input size {model.input_size} is not between 4x4 and 256x256")
-    _check_preprocessing(model.preprocessing)
+    check_preprocessing(model.preprocessing)
     for la in model.layers:
         _check_options(la)
     _check_sizes(model)
@@ -215,7 +215,7 @@ def check_model(model: Model) -> None:
         for la in model.layers:
             x = la(x)
     except (ValueError, IndexError) as e:
-        raise ModelError(f"the layer shapes do not fit together at {la.name}: {_first_line(e)}") from None
+        raise ModelError(f"the layer shapes do not fit together at {la.name}: {first_line(e)}") from None
     if x.shape != (1, len(model.classes)):
         raise ModelError(f"the model ends with {x.shape[1:]} values but names {len(model.classes)} classes")
 
@@ -229,7 +229,7 @@ def _check_sizes(model: Model) -> None:
         try:
             out = kind.shape(shape, la.params, la.options)
         except (ValueError, IndexError, KeyError) as e:
-            raise ModelError(f"the layer shapes do not fit together at {la.name}: {_first_line(e)}") from None
+            raise ModelError(f"the layer shapes do not fit together at {la.name}: {first_line(e)}") from None
         work = math.prod(out)
         if kind.unfolds:  # im2col copies every window: positions x numbers per window
             work = max(work, math.prod(out[1:]) * math.prod(la.params["weight"].shape[1:]))
@@ -239,7 +239,7 @@ def _check_sizes(model: Model) -> None:
         shape = out
 
 
-def _check_preprocessing(pre: dict) -> None:
+def check_preprocessing(pre: dict) -> None:
     """Three finite means near 0..1 and three spreads that are neither tiny nor huge (a spread of 1e-30
     would blow every pixel up to 1e30)."""
     try:
