@@ -18,16 +18,6 @@ PRESETS: dict[str, np.ndarray] = {
 }
 
 
-def as_rgb_filter(kernel: np.ndarray) -> np.ndarray:
-    """A 3x3 kernel -> a (3, 3, 3) filter that applies it to the average of R, G and B.
-
-    The network's first filters look at all three colour planes; putting
-    kernel/3 on each one makes the filter see brightness and ignore colour.
-    """
-    k = np.asarray(kernel, np.float32)
-    return np.repeat(k[None] / 3, 3, axis=0)  # (3, 3, 3)
-
-
 KERNEL_LIMIT = 100.0  # edited kernel numbers are clipped to +-this, so nothing huge reaches the network
 
 

@@ -1,4 +1,4 @@
-"""Arrays -> crisp PIL images: colour maps, pixel grids with numbers, mosaics, bar charts.
+"""Arrays -> crisp PIL images: colour maps, pixel grids with numbers, mosaics, bar charts, the overview.
 
 Everything is drawn at its final size with NEAREST upscaling, so a 32x32 map
 stays a grid of sharp squares in the browser (send it as PNG, not JPEG).
@@ -9,29 +9,20 @@ from __future__ import annotations
 import io
 from functools import lru_cache
 
+import matplotlib  # only its colour tables (matplotlib.colormaps); never pyplot, which is slow to load
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-# ColorBrewer RdBu, reversed: negative blue, zero near-white, positive red.
-_DIVERGING = np.array([
-    [5, 48, 97], [33, 102, 172], [67, 147, 195], [146, 197, 222], [209, 229, 240], [247, 247, 247],
-    [253, 219, 199], [244, 165, 130], [214, 96, 77], [178, 24, 43], [103, 0, 31]], np.float64)
-# A perceptually even dark-to-light ramp (viridis key colours) for values that have no sign.
-_SEQUENTIAL = np.array([
-    [68, 1, 84], [72, 40, 120], [62, 74, 137], [49, 104, 142], [38, 130, 142], [31, 158, 137],
-    [53, 183, 121], [110, 206, 88], [181, 222, 43], [253, 231, 37]], np.float64)
 CHANNEL_TINTS = {"R": (255, 0, 0), "G": (0, 170, 0), "B": (0, 90, 255)}
 
 
-def _lut(stops: np.ndarray, n: int = 256) -> np.ndarray:
-    t = np.linspace(0, len(stops) - 1, n)
-    i = np.minimum(t.astype(int), len(stops) - 2)
-    f = (t - i)[:, None]
-    return np.round(stops[i] * (1 - f) + stops[i + 1] * f).astype(np.uint8)  # (n, 3)
+def _lut(name: str, n: int = 256) -> np.ndarray:
+    """A matplotlib colormap as a lookup table: uint8 (n, 3), built once when this module loads."""
+    return np.round(matplotlib.colormaps[name](np.linspace(0, 1, n))[:, :3] * 255).astype(np.uint8)
 
 
-DIVERGING_LUT = _lut(_DIVERGING)
-SEQUENTIAL_LUT = _lut(_SEQUENTIAL)
+# ColorBrewer's RdBu, reversed: negative blue, zero near-white, positive red.
+DIVERGING_LUT = _lut("RdBu_r")
 
 
 def symmetric_limit(a: np.ndarray) -> float:
@@ -49,15 +40,6 @@ def diverging(a: np.ndarray, vmax: float | None = None) -> np.ndarray:
     vmax = symmetric_limit(a) if vmax is None else vmax
     t = np.clip((np.nan_to_num(a) / vmax + 1) / 2, 0, 1)
     return DIVERGING_LUT[np.round(t * 255).astype(np.intp)]
-
-
-def sequential(a: np.ndarray, vmin: float | None = None, vmax: float | None = None) -> np.ndarray:
-    """Values (H, W) -> uint8 RGB (H, W, 3) on a dark-to-light scale from vmin to vmax."""
-    vmin = float(np.min(a)) if vmin is None else vmin
-    vmax = float(np.max(a)) if vmax is None else vmax
-    span = vmax - vmin if vmax > vmin else 1.0
-    t = np.clip((np.nan_to_num(a) - vmin) / span, 0, 1)
-    return SEQUENTIAL_LUT[np.round(t * 255).astype(np.intp)]
 
 
 def channel_plane(rgb: np.ndarray, channel: int) -> np.ndarray:
@@ -372,3 +354,187 @@ def curves(series: list, x_max: float, ylim: tuple, title: str, width: int = 420
             (cx, cy), r = pts[0], 3
             d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=color)
     return img
+
+
+def frame(img: Image.Image, box, color=(255, 140, 0), width: int = 2, grow: int = 2) -> Image.Image:
+    """A copy of `img` with a rectangle drawn `grow` pixels outside `box` = (x0, y0, x1, y1) (pixels)."""
+    img = img.copy()
+    x0, y0, x1, y1 = box
+    ImageDraw.Draw(img).rectangle([x0 - grow, y0 - grow, x1 + grow // 2, y1 + grow // 2], outline=color, width=width)
+    return img
+
+
+# ---------------------------------------------------------------- filters and maps
+
+
+def filter_picture(w: np.ndarray, width: int) -> Image.Image:
+    """A (3, KH, KW) RGB filter as a colour picture `width` pixels wide: its own numbers stretched to 0..255."""
+    rgb = np.moveaxis(w, 0, -1)  # (KH, KW, 3): row, col, colour
+    lo, hi = float(rgb.min()), float(rgb.max())
+    img = np.round((rgb - lo) / (hi - lo if hi > lo else 1) * 255).astype(np.uint8)
+    return upscale(img, width)
+
+
+def filters_and_maps(w: np.ndarray, maps: np.ndarray, cols: int = 4) -> Image.Image:
+    """Each RGB filter w (F, 3, KH, KW) next to the map it made (maps (F, H, W), one colour scale), numbered from 1."""
+    vmax = symmetric_limit(maps)
+    tiles = [mosaic([filter_picture(w[f], 48).resize((48, 48)), upscale(diverging(maps[f], vmax), 96)], cols=2, pad=2)
+             for f in range(len(maps))]
+    return mosaic(tiles, cols=cols, labels=[f"filter {f + 1}" for f in range(len(maps))], pad=8)
+
+
+def thumbnails(maps: np.ndarray, chosen: int, scale: int = 2) -> Image.Image:
+    """Every map of a layer (C, H, W), small and each on its own colour scale, in two rows; `chosen` framed."""
+    tiles = []
+    for c, m in enumerate(maps):
+        t = upscale(diverging(m), scale * m.shape[1])
+        if c == chosen:
+            t = outline(t, (0, 0) + m.shape, m.shape, color=(255, 170, 0), width=4)
+        tiles.append(t)
+    return mosaic(tiles, cols=-(-len(tiles) // 2), labels=[str(c + 1) for c in range(len(tiles))], pad=3)
+
+
+def flattened_maps(x: np.ndarray, cell: int, label_font: int = 12) -> Image.Image:
+    """Maps x (C, H, W) as C lines of H*W cells: line c is map c read row by row, labelled "map 1".. on the left.
+
+    Read left to right, top to bottom, it is exactly `layers.flatten`'s C, H, W order.
+    """
+    C, H, W = x.shape
+    cell = max(1, min(cell, 640 // (H * W)))  # bigger maps make longer lines: keep them on the screen
+    rows = upscale(diverging(x.reshape(C, H * W)), H * W * cell)  # (C*cell, H*W*cell)
+    f = font(label_font)
+    label_w = int(f.getlength(f"map {C}")) + 10
+    out = Image.new("RGB", (label_w + rows.width, rows.height), "white")
+    out.paste(rows, (label_w, 0))
+    d = ImageDraw.Draw(out)
+    step = 1 if cell >= label_font else -(-label_font // cell)
+    for c in range(0, C, step):
+        d.text((label_w - 6, c * cell + cell / 2), f"map {c + 1}", fill=(60, 60, 60), font=f, anchor="rm")
+    return out
+
+
+def unrolled_map(m: np.ndarray, vmax: float, cell: int) -> Image.Image:
+    """One map (H, W) and, to its right, the same numbers in one line: its rows end to end, labelled from "row 1"."""
+    H, W = m.shape
+    grid = upscale(diverging(m, vmax), W * cell)
+    cw = max(1, min(cell // 2, 640 // (H * W)))  # narrower cells, so H*W of them fit on a screen
+    line = Image.fromarray(diverging(m.reshape(1, H * W), vmax)).resize((H * W * cw, 2 * cell),
+                                                                          Image.Resampling.NEAREST)
+    f = font(max(10, cell * 2 // 3))
+    strip = Image.new("RGB", (line.width + 1, line.height + f.size + 6), "white")
+    strip.paste(line, (0, 0))
+    d = ImageDraw.Draw(strip)
+    for r in range(H):  # where each row of the map starts
+        x = r * W * cw
+        d.line([x, 0, x, line.height + 3], fill=(60, 60, 60), width=1)
+        d.text((x + W * cw / 2, line.height + 3), f"row {r + 1}", fill=(60, 60, 60), font=f, anchor="ma")
+    return equation([grid, strip], ["→"], gap=48)
+
+
+# ---------------------------------------------------------------- the whole network in one picture
+
+OVERVIEW_ROWS = 16  # thumbnails per sub-column of the overview
+
+
+def overview(columns: list, classes, scale: int = 1) -> tuple[Image.Image, tuple]:
+    """One picture of a whole network: a column per stage, left to right, labelled with its title and shape.
+
+    columns: (title, what, array) with `what` one of OVERVIEW_BODIES: "picture" uint8 (h, w, 3) (drawn as
+    its three colour planes, labelled 3xhxw), "maps" (C, H, W) (one colour scale per column), "scores"
+    (K,) and "probabilities" (K,) (a row per class of `classes`), "list" (n,) (a block read row by row).
+    Returns (image, boxes): boxes = ((title, map index, (x0, y0, x1, y1)), ...), one per map, in pixels.
+    """
+    s = scale
+    gap, head_h = 16 * s, 32 * s
+    name_font, shape_font = font(13 * s), font(11 * s)
+    bodies = []  # (title, shape text, body image, [(map index, box in body)])
+    for title, what, a in columns:
+        shape = (3, *a.shape[:2]) if what == "picture" else a.shape
+        body, boxes = OVERVIEW_BODIES[what](a, classes, s)
+        bodies.append((title, "x".join(str(n) for n in shape), body, boxes if what == "maps" else []))
+    body_h = max(b[2].height for b in bodies)
+    widths = [max(b[2].width, int(name_font.getlength(b[0])), int(shape_font.getlength(b[1]))) for b in bodies]
+    out = Image.new("RGB", (sum(widths) + gap * (len(bodies) - 1) + 8 * s, head_h + body_h + 8 * s), "white")
+    d = ImageDraw.Draw(out)
+    x, all_boxes = 4 * s, []
+    for (title, shape, body, boxes), w in zip(bodies, widths):
+        cx = x + w // 2
+        d.text((cx, 2 * s), title, fill=(20, 20, 20), font=name_font, anchor="ma")
+        d.text((cx, 17 * s), shape, fill=(110, 110, 110), font=shape_font, anchor="ma")
+        bx, by = x + (w - body.width) // 2, head_h + (body_h - body.height) // 2
+        out.paste(body, (bx, by))
+        all_boxes += [(title, k, (bx + b[0], by + b[1], bx + b[2], by + b[3])) for k, b in boxes]
+        if x + w + gap < out.width:  # an arrow to the next column
+            ay, ax = head_h + body_h // 2, x + w + gap // 2
+            d.polygon([(ax - 3 * s, ay - 5 * s), (ax + 4 * s, ay), (ax - 3 * s, ay + 5 * s)], fill=(175, 175, 175))
+        x += w + gap
+    return out, tuple(all_boxes)
+
+
+def _thumb_column(thumbs: list, pad: int) -> tuple[Image.Image, list]:
+    """Same-size thumbnails top to bottom, OVERVIEW_ROWS per sub-column -> (image, [(index, box)])."""
+    w, h = thumbs[0].size
+    cols, rows = -(-len(thumbs) // OVERVIEW_ROWS), min(len(thumbs), OVERVIEW_ROWS)
+    img = Image.new("RGB", (cols * (w + pad) - pad, rows * (h + pad) - pad), "white")
+    boxes = []
+    for k, t in enumerate(thumbs):
+        x, y = (k // OVERVIEW_ROWS) * (w + pad), (k % OVERVIEW_ROWS) * (h + pad)
+        img.paste(t, (x, y))
+        boxes.append((k, (x, y, x + w, y + h)))
+    return img, boxes
+
+
+def _picture_body(small: np.ndarray, classes, s: int):
+    return _thumb_column([upscale(channel_plane(small, c), 32 * s) for c in range(3)], 3 * s)
+
+
+def _maps_body(maps: np.ndarray, classes, s: int):
+    vmax = symmetric_limit(maps)
+    return _thumb_column([upscale(diverging(m, vmax), 32 * s) for m in maps], 3 * s)
+
+
+def _list_body(v: np.ndarray, classes, s: int):
+    """A long vector as a block of 16 cells a row, in its own order (left to right, top to bottom)."""
+    cols, height = 16, OVERVIEW_ROWS * 35 * s  # as tall as a full column of thumbnails
+    rows = -(-v.size // cols)
+    grid = np.zeros(rows * cols, np.float32)
+    grid[:v.size] = v.ravel()
+    cell = max(1, min(3, height // rows))
+    rgb = diverging(grid.reshape(rows, cols))  # (rows, 16, 3)
+    return Image.fromarray(rgb).resize((cols * cell, rows * cell), Image.Resampling.NEAREST), []
+
+
+def _scores_body(z: np.ndarray, classes, s: int):
+    """Class names with a signed bar each (zero in the middle); the top class darker."""
+    f, row, bar = font(10 * s), 20 * s, 50 * s
+    label_w = int(max(f.getlength(c) for c in classes)) + 6 * s
+    img = Image.new("RGB", (label_w + bar, len(z) * row), "white")
+    d = ImageDraw.Draw(img)
+    reach, top, zero = symmetric_limit(z), int(np.argmax(z)), label_w + bar // 2
+    for k, (c, v) in enumerate(zip(classes, z)):
+        y = k * row
+        d.text((label_w - 4 * s, y + row // 2), c, fill=(20, 20, 20), font=f, anchor="rm")
+        end = zero + v / reach * (bar // 2 - 1)
+        color = ((178, 24, 43) if k == top else (244, 165, 130)) if v >= 0 else (146, 197, 222)
+        d.rectangle([min(zero, end), y + 4 * s, max(zero, end), y + row - 4 * s], fill=color)
+    d.line([zero, 0, zero, img.height], fill=(120, 120, 120), width=1)
+    return img, []
+
+
+def _probabilities_body(p: np.ndarray, classes, s: int):
+    """Probabilities as bars from 0 to 100% with the percentage; rows line up with the scores column."""
+    f, row, bar = font(10 * s), 20 * s, 44 * s
+    img = Image.new("RGB", (bar + 32 * s, len(p) * row), "white")
+    d = ImageDraw.Draw(img)
+    top = int(np.argmax(p))
+    for k, v in enumerate(p):
+        y = k * row
+        d.rectangle([0, y + 4 * s, bar, y + row - 4 * s], fill=(238, 238, 238))
+        d.rectangle([0, y + 4 * s, max(1, v * bar), y + row - 4 * s],
+                    fill=(214, 96, 77) if k == top else (146, 197, 222))
+        d.text((bar + 4 * s, y + row // 2), f"{v:.0%}", fill=(20, 20, 20), font=f, anchor="lm")
+    return img, []
+
+
+OVERVIEW_BODIES = {"picture": _picture_body, "maps": _maps_body, "list": _list_body, "scores": _scores_body,
+                   "probabilities": _probabilities_body}

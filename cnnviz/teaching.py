@@ -133,10 +133,6 @@ def transfer_model(classes, base: Model, seed: int = 0) -> Model:
     return Model(layers, tuple(classes), base.input_size, dict(base.preprocessing), meta)
 
 
-def conv_names(model: Model) -> list[str]:
-    return [la.name for la in model.layers if la.kind == "conv"]
-
-
 # ---------------------------------------------------------------- what a training run needs
 
 
@@ -156,14 +152,14 @@ class Plan:
 def plan_for(model: Model, train: Dataset, test: Dataset | None, config: TrainConfig, max_steps: int,
              label: str, meta: dict | None = None) -> Plan:
     """A Plan whose learning-rate schedule ends exactly when its steps do (at most `max_steps`)."""
-    spe = math.ceil(len(train) / config.batch_size)
-    epochs = max(1, min(config.epochs, max_steps // spe)) if max_steps >= spe else 1
-    steps = min(max_steps, epochs * spe)
+    steps_per_pass = math.ceil(len(train) / config.batch_size)
+    epochs = max(1, min(config.epochs, max_steps // steps_per_pass)) if max_steps >= steps_per_pass else 1
+    steps = min(max_steps, epochs * steps_per_pass)
     config = replace(config, epochs=epochs, warmup_epochs=min(config.warmup_epochs, epochs / 4))
     # With fewer steps than one pass, squeeze the schedule into the steps actually run.
-    trainer = Trainer(model, config, steps_per_epoch=min(spe, steps))
+    trainer = Trainer(model, config, steps_per_epoch=min(steps_per_pass, steps))
     meta = {"train_images": len(train), "test_images": len(test) if test is not None else 0,
-            "epochs": round(steps / spe, 2), **(meta or {})}
+            "epochs": round(steps / steps_per_pass, 2), **(meta or {})}
     return Plan(trainer, train, test, steps, label, meta)
 
 
@@ -180,9 +176,9 @@ class LiveConfig:
 
 def live_plan(train: Dataset, test: Dataset | None, config: LiveConfig, max_steps: int, dataset_name: str) -> Plan:
     model = live_model(train.classes, train, config.channels, config.seed)
-    tc = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, warmup_epochs=0.3,
-                     crop_padding=2, seed=config.seed)
-    return plan_for(model, train, test, tc, max_steps, f"trained live on {dataset_name}",
+    train_config = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
+                               warmup_epochs=0.3, crop_padding=2, seed=config.seed)
+    return plan_for(model, train, test, train_config, max_steps, f"trained live on {dataset_name}",
                     {"dataset": dataset_name, "live": True, "lr": config.lr})
 
 
@@ -207,21 +203,21 @@ def split_holdout(pictures: list, fraction: float, seed: int = 0) -> tuple[Datas
     Class names are 0..K-1 here; the caller knows the real names.
     """
     rng = np.random.default_rng(seed)
-    tr, ho = ([], []), ([], [])
+    kept, held = ([], []), ([], [])  # (pictures, labels) of each part
     for k, pics in enumerate(pictures):
         order = rng.permutation(len(pics))
-        n_out = min(len(pics) - 1, max(1, round(fraction * len(pics)))) if len(pics) >= 2 else 0
+        n_held = min(len(pics) - 1, max(1, round(fraction * len(pics)))) if len(pics) >= 2 else 0
         for j, i in enumerate(order):
-            dst = ho if j < n_out else tr
-            dst[0].append(pics[i])
-            dst[1].append(k)
+            part = held if j < n_held else kept
+            part[0].append(pics[i])
+            part[1].append(k)
     names = [str(k) for k in range(len(pictures))]
 
-    def ds(part):
-        imgs = np.stack(part[0]) if part[0] else np.zeros((0, 32, 32, 3), np.uint8)
-        return Dataset(imgs, np.array(part[1], np.int64), names)
+    def dataset(part):
+        images = np.stack(part[0]) if part[0] else np.zeros((0, 32, 32, 3), np.uint8)
+        return Dataset(images, np.array(part[1], np.int64), names)
 
-    return ds(tr), ds(ho)
+    return dataset(kept), dataset(held)
 
 
 def teach_plan(classes: list, pictures: list, config: TeachConfig, base: Model | None, max_steps: int) -> Plan:
@@ -238,8 +234,8 @@ def teach_plan(classes: list, pictures: list, config: TeachConfig, base: Model |
         model, lr, frozen = transfer_model(classes, base, config.seed), config.lr_transfer, config.frozen
     else:
         model, lr, frozen = live_model(classes, train, seed=config.seed), config.lr_scratch, ()
-    tc = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=lr, warmup_epochs=1.0,
-                     crop_padding=2, seed=config.seed, frozen=tuple(frozen))
+    train_config = TrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=lr, warmup_epochs=1.0,
+                               crop_padding=2, seed=config.seed, frozen=tuple(frozen))
     meta = {"dataset": "your own pictures", "transfer": bool(config.transfer and base is not None),
             "frozen": list(frozen)}
-    return plan_for(model, train, held, tc, max_steps, "your classes: " + ", ".join(classes), meta)
+    return plan_for(model, train, held, train_config, max_steps, "your classes: " + ", ".join(classes), meta)

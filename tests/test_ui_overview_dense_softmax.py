@@ -53,8 +53,8 @@ def test_overview_conv_arithmetic_matches_trace(expected):
     assert at.selectbox(key="ov_stage").value == "conv2_1"  # a deeper layer by default
     k, i, j = 5, 0, 7  # row 0: the window reaches into the padding
     at.slider(key="ov_map_conv2_1").set_value(k + 1)  # the slider counts maps from 1
-    at.slider(key="ov_row_conv2_1").set_value(i)
-    at.slider(key="ov_col_conv2_1").set_value(j)
+    at.slider(key="ov_row_conv2_1").set_value(i + 1)  # rows and columns count from 1 too
+    at.slider(key="ov_col_conv2_1").set_value(j + 1)
     at.run()
     assert not at.exception
     line = check_line(at, "conv2d on this window gives")
@@ -103,9 +103,9 @@ def test_overview_picture_and_receptive_field(expected):
     maps = [s for s in stages.values() if s.kind != "input" and s.output.ndim == 3]
     assert len(boxes) == sum(s.output.shape[0] for s in maps)  # every map can be clicked
     assert all(0 <= x0 < x1 <= img.width and 0 <= y0 < y1 <= img.height for _, _, (x0, y0, x1, y1) in boxes)
-    index = [s.name for s in stages.values()].index("conv2_1") - 1  # into model.layers
-    assert overview.receptive_box(model.layers, index, 5, 5, (32, 32)) == (6, 6, 16, 16)  # 10x10 pixels
-    assert overview.receptive_box(model.layers, 0, 0, 0, (32, 32)) == (0, 0, 2, 2)  # conv1_1 corner: padding
+    upto = [s.name for s in stages.values()].index("conv2_1")  # the layers up to conv2_1: model.layers[:upto]
+    assert overview.receptive_box(model.layers[:upto], 5, 5, (32, 32)) == (6, 6, 16, 16)  # 10x10 pixels
+    assert overview.receptive_box(model.layers[:1], 0, 0, (32, 32)) == (0, 0, 2, 2)  # conv1_1 corner: padding
 
 
 # ---------------------------------------------------------------- step 6

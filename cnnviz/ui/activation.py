@@ -9,12 +9,18 @@ from numpy.lib.stride_tricks import sliding_window_view
 from cnnviz import layers as L
 from cnnviz import render
 from cnnviz.model import Stage
-from cnnviz.ui.common import explain, show, show_png, signed_map
+from cnnviz.ui.common import show, show_png, signed_map
 from cnnviz.ui.state import Context
 
-FUNCTIONS = {"relu": L.relu, "tanh": L.tanh, "sigmoid": L.sigmoid}
-LABELS = {"relu": "ReLU", "tanh": "tanh", "sigmoid": "sigmoid"}
-RANGES = {"tanh": "-1 to 1", "sigmoid": "0 to 1"}
+
+def _apply(kind: str):
+    """The activation `kind` from the table of layer kinds, as a function of an array of any shape."""
+    forward = L.KINDS[kind].forward
+    return lambda x: forward(x, {}, {})[0]
+
+
+FUNCTIONS = {kind: _apply(kind) for kind in L.ACTIVATIONS}
+LABELS = {kind: L.KINDS[kind].title for kind in L.ACTIVATIONS}
 EFFECT = {
     "relu": "**ReLU** keeps every positive number as it is and turns every negative number into exactly 0.",
     "tanh": "**tanh** squashes every number into the range -1 to 1. Negative numbers stay negative, "
@@ -64,14 +70,18 @@ def mixed_patch(a: np.ndarray, size: int = PATCH) -> tuple[int, int]:
 
 def render_relu(ctx: Context) -> None:
     conv, act = activation_after(ctx)
-    explain(INTRO)
-    if act.kind != "relu":
-        st.warning(f"Your network uses **{LABELS[act.kind]}** instead of ReLU right now (you switched it "
-                   "below). It was trained with ReLU, so the prediction above is no longer the one it learned "
-                   "to give.", icon="🔀")
-        if st.button("Go back to ReLU", key="relu_back_top", type="primary"):
-            st.session_state["activation"] = "relu"
+    trained = ctx.trained_activation
+    st.markdown(INTRO)
+    if act.kind != trained:
+        st.warning(f"Your network uses **{LABELS[act.kind]}** instead of {LABELS[trained]} right now (you switched "
+                   f"it below). It was trained with {LABELS[trained]}, so the prediction above is no longer the one "
+                   "it learned to give.", icon="🔀")
+        if st.button(f"Go back to {LABELS[trained]}", key="relu_back_top", type="primary"):
+            st.session_state["activation"] = trained
             st.rerun()
+    elif trained != "relu":
+        st.info(f"This network was trained with **{LABELS[trained]}** instead of ReLU, so below the maps go "
+                f"through {LABELS[trained]}. {EFFECT[trained]}")
     _explorer(ctx, conv, act)
 
 
@@ -169,14 +179,7 @@ def _thumbnails(x: np.ndarray, k: int) -> None:
 @st.cache_data(show_spinner=False, max_entries=64)
 def _thumbnails_png(x: np.ndarray, k: int) -> bytes:
     """The mosaic as PNG, keyed by content (x (C, H, W) is small enough to hash whole): drawn once for a class."""
-    tiles = []
-    for i, m in enumerate(x):
-        t = signed_map(m, 2 * m.shape[1])
-        if i == k:
-            t = render.outline(t, (0, 0) + m.shape, m.shape, color=(255, 170, 0), width=4)
-        tiles.append(t)
-    return render.png(render.mosaic(tiles, cols=-(-len(tiles) // 2), labels=[str(i + 1) for i in range(len(tiles))],
-                                    pad=3))
+    return render.png(render.thumbnails(x, k))
 
 
 def _compare(ctx: Context, b: np.ndarray, vmax: float, current: str) -> None:
@@ -199,19 +202,19 @@ def _compare(ctx: Context, b: np.ndarray, vmax: float, current: str) -> None:
         zeros = int(np.count_nonzero(out == 0))
         st.markdown(f"Here: numbers from {out.min():.2f} to {out.max():.2f}; "
                     f"{zeros:,} of {out.size:,} are exactly 0.")
-        _switch_buttons(choice, current)
+        _switch_buttons(choice, current, ctx.trained_activation)
 
 
-def _switch_buttons(choice: str, current: str) -> None:
+def _switch_buttons(choice: str, current: str, trained: str) -> None:
     """Put the chosen activation into this session's network (a full rerun: every stage changes)."""
-    if choice != "relu" and choice != current:
-        st.caption("The network learned its weights with ReLU, so with another function its answers "
-                   "change, and usually get worse. Try it and watch the prediction at the top.")
+    if choice != trained and choice != current:
+        st.caption(f"The network learned its weights with {LABELS[trained]}, so with another function its "
+                   "answers change, and usually get worse. Try it and watch the prediction at the top.")
         if st.button(f"Use {LABELS[choice]} in my network", key="relu_use_other"):
             st.session_state["activation"] = choice
             st.rerun()
-    if current != "relu":
+    if current != trained:
         st.caption(f"Your network uses {LABELS[current]} everywhere now.")
-        if st.button("Go back to ReLU", key="relu_back", type="primary"):
-            st.session_state["activation"] = "relu"
+        if st.button(f"Go back to {LABELS[trained]}", key="relu_back", type="primary"):
+            st.session_state["activation"] = trained
             st.rerun()

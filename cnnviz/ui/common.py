@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 import streamlit as st
-from PIL import Image
+from PIL import Image, ImageOps
 
 from cnnviz import render
 
@@ -69,7 +69,7 @@ def signed_map(a: np.ndarray, width: int, vmax: float | None = None) -> Image.Im
 
 
 def explain(text: str) -> None:
-    """The step's short explanation, in plain words."""
+    """Only st.markdown: kept until the training pages (teach.py, learn.py) call st.markdown themselves."""
     st.markdown(text)
 
 
@@ -93,12 +93,55 @@ def preview(picture: np.ndarray, width: int, height: int) -> Image.Image:
     when it is more than twice as tall as wide. Streamlit stretches an image to its caption's width, so
     without the bars a 1x5000 strip would be drawn a hundred pixels wide and tens of thousands tall."""
     h, w = picture.shape[:2]
-    k = min(width / w, height / h)
-    size = (max(1, round(w * k)), max(1, round(h * k)))
-    resample = Image.Resampling.NEAREST if k >= 1 else Image.Resampling.BOX  # sharp pixels up, fair average down
-    img = Image.fromarray(np.ascontiguousarray(picture)).resize(size, resample)
-    if size[1] <= 2 * size[0]:
+    up = min(width / w, height / h) >= 1
+    resample = Image.Resampling.NEAREST if up else Image.Resampling.BOX  # sharp pixels up, fair average down
+    img = ImageOps.contain(Image.fromarray(np.ascontiguousarray(picture)), (width, height), resample)
+    if min(img.size) == 0:  # a strip so thin that it rounds to no pixels across: keep one
+        size = (max(1, img.width), max(1, img.height))
+        img = Image.fromarray(np.ascontiguousarray(picture)).resize(size, resample)
+    if img.height <= 2 * img.width:
         return img
-    canvas = Image.new("RGB", (-(-size[1] // 2), size[1]), (235, 235, 235))
-    canvas.paste(img, ((canvas.width - size[0]) // 2, 0))
+    canvas = Image.new("RGB", (-(-img.height // 2), img.height), (235, 235, 235))
+    canvas.paste(img, ((canvas.width - img.width) // 2, 0))
     return canvas
+
+
+# ---------------------------------------------------------------- positions on a grid
+
+
+def clicked_cell(click, shape) -> tuple[int, int] | None:
+    """A click from streamlit_image_coordinates on a picture of a grid -> the cell under it, or None.
+
+    click: {"x", "y", "width", "height", ...} in the picture's displayed pixels (width and height may be
+    missing: then x and y are taken as cells); shape: (rows, cols) of the grid (for a picture: its pixels).
+    -> 0-based (row, col), always inside the grid.
+    """
+    if not click or "x" not in click or "y" not in click:
+        return None
+    rows, cols = shape
+    i = int(click["y"] * rows / max(1, click.get("height") or rows))
+    j = int(click["x"] * cols / max(1, click.get("width") or cols))
+    return min(max(i, 0), rows - 1), min(max(j, 0), cols - 1)
+
+
+def new_click(key: str) -> dict | None:
+    """The click held by image widget `key` if this run has not handled it yet, else None.
+
+    For clicks that move sliders: the sliders are then set once, and can be dragged away afterwards.
+    """
+    click = st.session_state.get(key)
+    if not click or click == st.session_state.get(f"_{key}_handled"):
+        return None
+    st.session_state[f"_{key}_handled"] = dict(click)
+    return click
+
+
+def seeded_slider(container, label: str, lo: int, hi: int, start: int, key: str) -> int:
+    """A slider from lo to hi whose value lives in st.session_state[key], set to `start` when missing
+    or out of range (a new map may be smaller). Never given a value as well: Streamlit warns about
+    both, and a click elsewhere could not move it. With only one value there is nothing to choose: lo."""
+    if hi <= lo:
+        return lo
+    if not lo <= st.session_state.get(key, lo - 1) <= hi:
+        st.session_state[key] = start
+    return int(container.slider(label, lo, hi, key=key))

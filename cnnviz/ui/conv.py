@@ -16,7 +16,7 @@ from cnnviz import render
 from cnnviz.filters import KERNEL_LIMIT, PRESETS, clean_kernel
 from cnnviz.model import forward
 from cnnviz.ui import state
-from cnnviz.ui.common import explain, picture_row, show, show_png
+from cnnviz.ui.common import clicked_cell, new_click, picture_row, seeded_slider, show, show_png
 
 CHANNELS = ("Red", "Green", "Blue")
 LAYER = "conv1_1"
@@ -25,12 +25,14 @@ LAYER = "conv1_1"
 def render_conv(ctx) -> None:
     stage = ctx.stage(LAYER)
     w = stage.layer.params["weight"]
-    explain(
-        f"A **filter** is a small grid of numbers, here 3x3 for each of the 3 colours. It slides over the "
-        f"picture; at every spot it multiplies the {w.shape[1] * 9} numbers under it by its own numbers and "
-        f"adds everything up (plus a **bias**). The results form a **feature map**: big positive numbers "
+    F, C, KH, KW = w.shape
+    bias = " (plus a **bias**)" if stage.layer.params.get("bias") is not None else ""
+    st.markdown(
+        f"A **filter** is a small grid of numbers, here {KH}x{KW} for each of the {C} colours. It slides over the "
+        f"picture; at every spot it multiplies the {C * KH * KW} numbers under it by its own numbers and "
+        f"adds everything up{bias}. The results form a **feature map**: big positive numbers "
         f"(red) where the picture looks like the filter, negative (blue) where it looks like the opposite. "
-        f"This layer has **{w.shape[0]} filters**, so it makes {w.shape[0]} maps."
+        f"This layer has **{F} filters**, so it makes {F} maps."
     )
     _all_filters(stage)
     st.subheader("Watch one filter at work")
@@ -39,12 +41,13 @@ def render_conv(ctx) -> None:
     _playground(ctx)
 
 
-def filter_picture(w: np.ndarray, width: int) -> np.ndarray:
-    """A (3, 3, 3) RGB filter as a colour picture: its own numbers stretched to 0..255."""
-    rgb = np.moveaxis(w, 0, -1)  # (3, 3, 3): row, col, colour
-    lo, hi = float(rgb.min()), float(rgb.max())
-    img = np.round((rgb - lo) / (hi - lo if hi > lo else 1) * 255).astype(np.uint8)
-    return render.upscale(img, width)
+filter_picture = render.filter_picture  # ui/training.py still imports it from here
+
+
+def bias_of(layer, f: int) -> float:
+    """Filter f's bias; 0 for a layer without biases (a model file may leave them out)."""
+    b = layer.params.get("bias")
+    return 0.0 if b is None else float(b[f])
 
 
 def _all_filters(stage) -> None:
@@ -58,59 +61,54 @@ def _all_filters(stage) -> None:
 def _filters_png(w: np.ndarray, maps: np.ndarray) -> bytes:
     """The filter/map mosaic as PNG, keyed by the arrays' content: every student on the same picture
     and network shares one drawing (w (F, 3, 3, 3) and maps (F, H, W) are small enough to hash whole)."""
-    vmax = render.symmetric_limit(maps)
-    tiles = []
-    for f in range(len(maps)):
-        pair = [filter_picture(w[f], 48).resize((48, 48)), render.upscale(render.diverging(maps[f], vmax), 96)]
-        tiles.append(render.mosaic(pair, cols=2, pad=2))
-    return render.png(render.mosaic(tiles, cols=4, labels=[f"filter {f + 1}" for f in range(len(maps))], pad=8))
+    return render.png(render.filters_and_maps(w, maps))
 
 
 def _position(key: str, shape) -> tuple[int, int]:
-    """Row and column for the window, from the sliders; a click on the map moves the sliders."""
+    """0-based row and column for the window, from sliders that count from 1; a click on the map moves them."""
     h, w = shape
-    click = st.session_state.get(f"{key}_click")
-    if click and click != st.session_state.get(f"{key}_seen"):
-        st.session_state[f"{key}_seen"] = click
-        st.session_state[f"{key}_row"] = min(h - 1, int(click["y"] * h / max(1, click["height"])))
-        st.session_state[f"{key}_col"] = min(w - 1, int(click["x"] * w / max(1, click["width"])))
+    cell = clicked_cell(new_click(f"{key}_click"), shape)
+    if cell is not None:
+        st.session_state[f"{key}_row"], st.session_state[f"{key}_col"] = cell[0] + 1, cell[1] + 1
     a, b = st.columns(2)
-    i = a.slider("Row", 0, h - 1, st.session_state.get(f"{key}_row", h // 2), key=f"{key}_row")
-    j = b.slider("Column", 0, w - 1, st.session_state.get(f"{key}_col", w // 2), key=f"{key}_col")
+    i = seeded_slider(a, "Row", 1, h, h // 2 + 1, f"{key}_row") - 1
+    j = seeded_slider(b, "Column", 1, w, w // 2 + 1, f"{key}_col") - 1
     return i, j
 
 
-def conv_at(x: np.ndarray, weight: np.ndarray, bias: float, i: int, j: int, padding: int = 1):
-    """The window of x (C, H, W) that output (i, j) sees, and that output computed by layers.conv2d.
+def conv_at(x: np.ndarray, layer, f: int, i: int, j: int) -> tuple[np.ndarray, float]:
+    """The window of x (C, H, W) that output (i, j) of filter f of conv `layer` reads, and that output.
 
-    -> window (C, KH, KW), value. Zero padding around the edge, as in the layer.
+    -> window (C, KH, KW) with zeros where it hangs over the edge (the layer's padding), and the value
+    computed by layers.conv2d on that window alone.
     """
-    C, KH, KW = weight.shape
-    xp = np.pad(x, ((0, 0), (padding, padding), (padding, padding)))
-    window = xp[:, i:i + KH, j:j + KW]
-    value = L.conv2d(window[None], weight[None], np.array([bias], np.float32))[0, 0, 0, 0]
+    w, b = layer.params["weight"], layer.params.get("bias")
+    kh, kw, stride, padding = L.KINDS["conv"].geometry(layer.params, layer.options)
+    window = L.window(x, i, j, kh, kw, stride, padding)  # (C, KH, KW)
+    value = L.conv2d(window[None], w[f:f + 1], None if b is None else b[f:f + 1])[0, 0, 0, 0]
     return window, float(value)
 
 
 @st.fragment
 def _one_filter(ctx) -> None:
     stage = ctx.stage(LAYER)
-    weight, bias = stage.layer.params["weight"], stage.layer.params["bias"]
-    n = len(weight)
+    layer = stage.layer
+    n = len(layer.params["weight"])
     f = st.selectbox("Filter", range(n), format_func=lambda k: f"filter {k + 1}", key="conv_filter")
     H, W = stage.output.shape[1:]
     i, j = _position("conv", (H, W))
     x = ctx.stages[0].output
+    h, w = ctx.small.shape[:2]
     vmax = render.symmetric_limit(stage.output[f])
     left, right = st.columns(2)
     pic_slot, map_slot = left.empty(), right.empty()
     value_slot = st.empty()
 
     def draw(i, j, upto=None):
-        box = (i - 1, j - 1, i + 2, j + 2)  # the 3x3 window, one pixel of padding outside the picture
-        pic = render.outline(render.upscale(ctx.small, ctx.px + 64), box, (H, W))
+        top, lft, bottom, rgt = L.window_box(i, j, *L.KINDS["conv"].geometry(layer.params, layer.options))
+        pic = render.outline(render.upscale(ctx.small, ctx.px + 64), (top, lft, bottom, rgt), (h, w))
         with pic_slot.container():
-            show(pic, "Input (32x32): the window the filter sees")
+            show(pic, f"Input ({w}x{h}): the window the filter sees")
         m = stage.output[f] if upto is None else np.where(_revealed(upto, (H, W)), stage.output[f], 0)
         big = render.outline(render.upscale(render.diverging(m, vmax), ctx.px + 64), (i, j, i + 1, j + 1), (H, W))
         with map_slot.container():
@@ -119,14 +117,14 @@ def _one_filter(ctx) -> None:
                 streamlit_image_coordinates(big, key="conv_click", cursor="crosshair", png_compression_level=1)
             else:
                 show(big)
-        value_slot.markdown(f"Value at row {i}, column {j}: **{stage.output[f, i, j]:.3f}**")
+        value_slot.markdown(f"Value at row {i + 1}, column {j + 1}: **{stage.output[f, i, j]:.3f}**")
 
     if st.button("▶ Play: slide the window along this row", key="conv_play"):
         for jj in range(W):
             draw(i, jj, upto=(i, jj))
-            time.sleep(0.09)
+            time.sleep(0.09)  # an animation for the eye, not a wait for a result
     draw(i, j)
-    _arithmetic(x, weight[f], float(bias[f]), i, j, stage.output[f, i, j], ctx.presentation)
+    _arithmetic(x, layer, f, i, j, float(stage.output[f, i, j]), ctx.presentation)
 
 
 def _revealed(upto, shape) -> np.ndarray:
@@ -136,10 +134,11 @@ def _revealed(upto, shape) -> np.ndarray:
     return idx <= i * shape[1] + j
 
 
-def _arithmetic(x, kernel, bias, i, j, expected, presentation) -> None:
+def _arithmetic(x, layer, f: int, i: int, j: int, expected: float, presentation: bool) -> None:
     """Write out window x kernel = products for each colour (one picture), their sums plus bias, and
     check the result against the map."""
-    window, value = conv_at(x, kernel, bias, i, j)
+    window, value = conv_at(x, layer, f, i, j)
+    kernel, bias = layer.params["weight"][f], bias_of(layer, f)
     products = window * kernel
     st.markdown("**The arithmetic at this position** (the input numbers are the pixels scaled the way the "
                 "network sees them; outside the picture counts as 0)")
@@ -154,7 +153,8 @@ def _arithmetic(x, kernel, bias, i, j, expected, presentation) -> None:
     parts = " + ".join(f"({products[c].sum():+.3f})" for c in range(len(CHANNELS)))
     ok = abs(value - expected) <= 1e-4 * max(1.0, abs(expected))
     verdict = ":green[✓ the value in the feature map]" if ok else f":red[differs from the map's {expected:.3f}]"
-    st.markdown(f"{parts} + bias ({bias:+.3f}) = **{value:.3f}** {verdict}")
+    bias_text = f"bias ({bias:+.3f})" if layer.params.get("bias") is not None else "no bias (this network has none)"
+    st.markdown(f"{parts} + {bias_text} = **{value:.3f}** {verdict}")
 
 
 # ---------------------------------------------------------------- playground
@@ -208,14 +208,14 @@ def _start_kernel(ctx, choice: str, slot: int) -> tuple[np.ndarray, float]:
     if choice in PRESETS:
         return np.repeat(PRESETS[choice][None], 3, axis=0), 0.0
     layer = ctx.stage(LAYER).layer
-    return np.array(layer.params["weight"][slot]), float(layer.params["bias"][slot])
+    return np.array(layer.params["weight"][slot]), bias_of(layer, slot)
 
 
 def _playground(ctx) -> None:
     """The choices (which network filter, where to start, one grid or three) and the buttons rerun the
     whole page; only the grids and what they drive (_live_filter) rerun on every edit, so a tweak sends
     a handful of elements to the browser."""
-    explain("Pick a ready-made filter or type your own numbers. The map updates as you type. Then put "
+    st.markdown("Pick a ready-made filter or type your own numbers. The map updates as you type. Then put "
             "your filter into the network in place of one of its own and watch the later steps and the "
             "prediction change.")
     layer = ctx.stage(LAYER).layer
@@ -273,7 +273,10 @@ def _live_filter(ctx, slot: int, start: np.ndarray, start_bias: float, separate:
     st.session_state["pg_trial"] = (kernel, bias)
 
     x = ctx.stages[0].output
-    fmap = L.conv2d(x[None], kernel[None], np.array([bias], np.float32), 1, 1)[0, 0]  # (H, W)
+    layer = ctx.stage(LAYER).layer
+    after = ctx.stages[ctx.index(LAYER) + 1].layer  # the activation: ReLU, unless swapped
+    _, _, stride, padding = L.KINDS["conv"].geometry(layer.params, layer.options)
+    fmap = L.conv2d(x[None], kernel[None], np.array([bias], np.float32), stride, padding)[0, 0]  # (H, W)
     trial = ctx.model.with_filter(LAYER, slot, kernel, bias)
     p = forward(trial, x[None])[0]
     top = int(p.argmax())
@@ -285,5 +288,6 @@ def _live_filter(ctx, slot: int, start: np.ndarray, start_bias: float, separate:
         (ctx.small, "Input", None),
         (render.diverging(fmap), "Your filter's feature map",
          f"Its numbers run from {fmap.min():.2f} to {fmap.max():.2f}."),
-        (render.diverging(L.relu(fmap), render.symmetric_limit(fmap)), "After ReLU", None)],
+        (render.diverging(after(fmap[None, None])[0, 0], render.symmetric_limit(fmap)),
+         f"After {L.KINDS[after.kind].title}", None)],
         ctx.px, footer=answer, box_id="pg-result")

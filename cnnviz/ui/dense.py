@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import streamlit as st
-from PIL import Image, ImageDraw
 
 from cnnviz import layers as L
 from cnnviz import render
-from cnnviz.ui.common import explain, show, signed_map
+from cnnviz.ui.common import show, signed_map
 
 INTRO = """
 Now the network has to decide. It **flattens** the last maps: it reads them like a book, row after row,
@@ -33,50 +32,13 @@ def _parts(ctx):
 def render_dense(ctx) -> None:
     """Draw step 6: flattening, then one class's score taken apart (a fragment)."""
     maps, vec, dense = _parts(ctx)
-    explain(INTRO)
+    st.markdown(INTRO)
     if maps is not None:
         _flatten(ctx, maps, vec)
     _class_score(ctx, maps, vec, dense)
 
 
 # ---------------------------------------------------------------- flatten
-
-
-def vector_picture(x: np.ndarray, cell: int, label_font: int = 12) -> Image.Image:
-    """The flattened maps x (C, H, W) as C lines of H*W cells: line c is map c read row by row.
-
-    Read left to right, top to bottom, it is exactly `layers.flatten`'s C, H, W order.
-    """
-    C, H, W = x.shape
-    cell = max(1, min(cell, 640 // (H * W)))  # bigger maps make longer lines: keep them on the screen
-    rows = render.upscale(render.diverging(x.reshape(C, H * W)), H * W * cell)  # (C*cell, H*W*cell)
-    f = render.font(label_font)
-    label_w = int(f.getlength(f"map {C}")) + 10
-    out = Image.new("RGB", (label_w + rows.width, rows.height), "white")
-    out.paste(rows, (label_w, 0))
-    d = ImageDraw.Draw(out)
-    step = 1 if cell >= label_font else -(-label_font // cell)
-    for c in range(0, C, step):
-        d.text((label_w - 6, c * cell + cell / 2), f"map {c + 1}", fill=(60, 60, 60), font=f, anchor="rm")
-    return out
-
-
-def unrolled_map(m: np.ndarray, vmax: float, cell: int) -> Image.Image:
-    """One map (H, W) and, to its right, the same numbers in one line: its rows end to end, each labelled."""
-    H, W = m.shape
-    grid = render.upscale(render.diverging(m, vmax), W * cell)
-    cw = max(1, min(cell // 2, 640 // (H * W)))  # narrower cells, so H*W of them fit on a screen
-    line = Image.fromarray(render.diverging(m.reshape(1, H * W), vmax)).resize((H * W * cw, 2 * cell),
-                                                                               Image.Resampling.NEAREST)
-    f = render.font(max(10, cell * 2 // 3))
-    strip = Image.new("RGB", (line.width + 1, line.height + f.size + 6), "white")
-    strip.paste(line, (0, 0))
-    d = ImageDraw.Draw(strip)
-    for r in range(H):  # where each row of the map starts
-        x = r * W * cw
-        d.line([x, 0, x, line.height + 3], fill=(60, 60, 60), width=1)
-        d.text((x + W * cw / 2, line.height + 3), f"row {r}", fill=(60, 60, 60), font=f, anchor="ma")
-    return render.equation([grid, strip], ["→"], gap=48)
 
 
 def _flatten(ctx, maps, vec) -> None:
@@ -87,10 +49,10 @@ def _flatten(ctx, maps, vec) -> None:
                 f"Laid end to end they make a list of **{C} × {H} × {W} = {n:,}** numbers.")
     vmax = render.symmetric_limit(maps.output)
     cell = 24 if ctx.presentation else 16
-    show(unrolled_map(maps.output[0], vmax, cell), f"Map 1 of {maps.name}, unrolled row by row")
+    show(render.unrolled_map(maps.output[0], vmax, cell), f"Map 1 of {maps.name}, unrolled row by row")
     flat = L.flatten(maps.output[None])[0]  # (C*H*W,)
     same = np.array_equal(flat, vec.output)
-    show(vector_picture(maps.output, 10 if ctx.presentation else 8),
+    show(render.flattened_maps(maps.output, 10 if ctx.presentation else 8),
          f"All {n:,} numbers: each line is one map; the list goes on line after line."
          + (" ✓ Same as the flatten layer's output" if same else " ✗ Differs from the flatten layer's output"))
     zeros = int(np.sum(vec.output == 0))

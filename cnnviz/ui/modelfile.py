@@ -14,13 +14,11 @@ import pandas as pd
 import streamlit as st
 
 from cnnviz.model import DEFAULT_MODEL_PATH, Model, ModelError, load_model, trace
-from cnnviz.ui import state
-from cnnviz.ui.common import explain, plain
+from cnnviz.ui import pages, state
+from cnnviz.ui.common import plain
 from cnnviz.ui.walkable import check_walkable
-from cnnviz.ui.walkthrough import render_walkthrough
 
 MAX_MB = 5  # a Tiny-VGG file is well under 1 MB
-WALKTHROUGH_URL = "walkthrough"  # the walkthrough's url_path in app.py: switch_page finds a page by it
 
 INTRO = """
 Trained a network yourself? `python -m cnnviz.train --data FOLDER --out my_model.npz` saves it as one
@@ -55,7 +53,7 @@ def label_for(file_name: str) -> str:
     return " ".join(re.sub(r"[^\w.-]+", " ", stem).split()).strip("._ ")[:40] or "uploaded model"
 
 
-def _take(file) -> None:
+def _read_new_upload(file) -> None:
     """Read a newly chosen file once (by its id) into this session's page state; clear it when removed."""
     if file is None:
         for key in ("mf_file_id", "mf_model", "mf_error"):
@@ -76,10 +74,10 @@ def _take(file) -> None:
 
 def render_modelfile() -> None:
     st.title("Your own model file")
-    explain(INTRO)
+    st.markdown(INTRO)
     _current()
     f = st.file_uploader("Your model file (.npz)", type=["npz"], key="mf_upload", max_upload_size=MAX_MB)
-    _take(f)
+    _read_new_upload(f)
     if st.session_state.get("mf_error"):
         st.error(f"We cannot use this file: {plain(st.session_state['mf_error'], 400)}.  \n"
                  "Nothing has changed: you still walk through the same network as before.")
@@ -88,8 +86,7 @@ def render_modelfile() -> None:
         _describe(model, label)
         if st.button("Walk through this network", key="mf_use", type="primary"):
             state.use_model(model, label)
-            # A page made from a function is found by its url_path (st.switch_page takes no plain string).
-            st.switch_page(st.Page(render_walkthrough, url_path=WALKTHROUGH_URL))
+            st.switch_page(pages.walkthrough_page())
     st.divider()
     st.markdown("**An example file:** the network that comes with this app, saved the same way.")
     st.download_button("Download the app's model file", _shipped_bytes(), file_name=DEFAULT_MODEL_PATH.name,

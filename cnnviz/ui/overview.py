@@ -1,4 +1,8 @@
-"""Step 5, deeper layers: every stage side by side (CNN Explainer's overview), then any one map up close."""
+"""Step 5, deeper layers: every stage side by side (CNN Explainer's overview), then any one map up close.
+
+The overview picture is drawn by `render.overview`; this view chooses how each stage is shown, caches
+the picture for the whole class, and writes out the arithmetic behind any one number.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,16 @@ from functools import partial
 import numpy as np
 import pandas as pd
 import streamlit as st
-from PIL import Image, ImageDraw
 from streamlit_image_coordinates import streamlit_image_coordinates
 
 from cnnviz import layers as L
 from cnnviz import render
-from cnnviz.ui.common import explain, show, signed_map
+from cnnviz.ui.common import clicked_cell, seeded_slider, show, signed_map
 
-ROWS = 16  # thumbnails per sub-column of the overview
-POOLS = ("maxpool", "avgpool")
+# Layers that read windows but have no weights of their own: the pools.
+POOLS = tuple(name for name, kind in L.KINDS.items() if kind.geometry is not None and not kind.params)
+# How a stage is drawn in the overview (render.OVERVIEW_BODIES); any other stage by its shape: maps or a list.
+BODIES = {"input": "picture", "dense": "scores", "softmax": "probabilities"}
 
 INTRO = """
 The first layers find simple things: edges, stripes, patches of one colour. Each deeper layer takes
@@ -33,108 +38,21 @@ LEGEND = ("Each column is one stage, from the picture (left) to the answer (righ
 # ---------------------------------------------------------------- the overview picture
 
 
-def overview_image(stages, classes, small: np.ndarray, scale: int = 1):
-    """One picture of the whole network: a column per stage, labelled with its name and shape.
+def overview_columns(stages, small: np.ndarray) -> list[tuple[str, str, np.ndarray]]:
+    """The trace (first the input) -> render.overview's columns: (title, what, array), one per stage.
 
-    stages: the trace (first the input); small: uint8 (h, w, 3) input picture.
-    Returns (PIL image, boxes) where boxes = ((stage name, map index, (x0, y0, x1, y1)), ...).
+    small: uint8 (h, w, 3), the picture at the model's input size (the input column shows its colours).
     """
-    s = scale
-    thumb, pad, gap = 32 * s, 3 * s, 16 * s
-    name_font, shape_font = render.font(13 * s), render.font(11 * s)
-    maps_h = ROWS * (thumb + pad)
-    columns = []  # (title, shape text, body image, [(map index, box in body)])
-    for st_ in stages:
-        a, shape = st_.output, "x".join(str(n) for n in st_.output.shape)
-        if st_.kind == "input":
-            planes = [render.upscale(render.channel_plane(small, c), thumb) for c in range(3)]
-            body, boxes = _stack(planes, pad)
-            columns.append(("input", shape, body, []))
-        elif a.ndim == 3:
-            vmax = render.symmetric_limit(a)
-            body, boxes = _stack([render.upscale(render.diverging(m, vmax), thumb) for m in a], pad)
-            columns.append((st_.name, shape, body, boxes))
-        elif st_.kind == "softmax":
-            columns.append((st_.name, shape, _prob_bars(a, s), []))
-        elif st_.kind == "dense":
-            columns.append((st_.name, shape, _score_bars(a, classes, s), []))
-        else:  # a long vector, e.g. flatten: a strip read row by row
-            columns.append((st_.name, shape, _strip(a, maps_h, s), []))
-    body_h = max(c[2].height for c in columns)
-    head_h = 32 * s
-    widths = [max(c[2].width, int(name_font.getlength(c[0])), int(shape_font.getlength(c[1]))) for c in columns]
-    out = Image.new("RGB", (sum(widths) + gap * (len(columns) - 1) + 8 * s, head_h + body_h + 8 * s), "white")
-    d = ImageDraw.Draw(out)
-    x, all_boxes = 4 * s, []
-    for (title, shape, body, boxes), w in zip(columns, widths):
-        cx = x + w // 2
-        d.text((cx, 2 * s), title, fill=(20, 20, 20), font=name_font, anchor="ma")
-        d.text((cx, 17 * s), shape, fill=(110, 110, 110), font=shape_font, anchor="ma")
-        bx, by = x + (w - body.width) // 2, head_h + (body_h - body.height) // 2
-        out.paste(body, (bx, by))
-        all_boxes += [(title, k, (bx + b[0], by + b[1], bx + b[2], by + b[3])) for k, b in boxes]
-        if x + w + gap < out.width:  # an arrow to the next column
-            ay, ax = head_h + body_h // 2, x + w + gap // 2
-            d.polygon([(ax - 3 * s, ay - 5 * s), (ax + 4 * s, ay), (ax - 3 * s, ay + 5 * s)], fill=(175, 175, 175))
-        x += w + gap
-    return out, tuple(all_boxes)
+    columns = []
+    for s in stages:
+        what = BODIES.get(s.kind) or ("maps" if s.output.ndim == 3 else "list")
+        columns.append(("input" if s.kind == "input" else s.name, what, small if what == "picture" else s.output))
+    return columns
 
 
-def _stack(thumbs: list, pad: int):
-    """Same-size thumbnails top to bottom, ROWS per sub-column; returns (image, [(index, box)])."""
-    w, h = thumbs[0].size
-    cols = -(-len(thumbs) // ROWS)
-    rows = min(len(thumbs), ROWS)
-    img = Image.new("RGB", (cols * (w + pad) - pad, rows * (h + pad) - pad), "white")
-    boxes = []
-    for k, t in enumerate(thumbs):
-        x, y = (k // ROWS) * (w + pad), (k % ROWS) * (h + pad)
-        img.paste(t, (x, y))
-        boxes.append((k, (x, y, x + w, y + h)))
-    return img, boxes
-
-
-def _strip(v: np.ndarray, height: int, s: int) -> Image.Image:
-    """A long vector as a block of 16 cells a row, in its own order (left to right, top to bottom)."""
-    cols = 16
-    rows = -(-v.size // cols)
-    grid = np.zeros(rows * cols, np.float32)
-    grid[:v.size] = v.ravel()
-    cell = max(1, min(3, height // rows))
-    rgb = render.diverging(grid.reshape(rows, cols))  # (rows, 16, 3)
-    return Image.fromarray(rgb).resize((cols * cell, rows * cell), Image.Resampling.NEAREST)
-
-
-def _score_bars(z: np.ndarray, classes, s: int) -> Image.Image:
-    """Class names with a signed bar each (zero in the middle); the top class darker."""
-    f, row, bar = render.font(10 * s), 20 * s, 50 * s
-    label_w = int(max(f.getlength(c) for c in classes)) + 6 * s
-    img = Image.new("RGB", (label_w + bar, len(z) * row), "white")
-    d = ImageDraw.Draw(img)
-    reach, top, zero = render.symmetric_limit(z), int(np.argmax(z)), label_w + bar // 2
-    for k, (c, v) in enumerate(zip(classes, z)):
-        y = k * row
-        d.text((label_w - 4 * s, y + row // 2), c, fill=(20, 20, 20), font=f, anchor="rm")
-        end = zero + v / reach * (bar // 2 - 1)
-        color = ((178, 24, 43) if k == top else (244, 165, 130)) if v >= 0 else (146, 197, 222)
-        d.rectangle([min(zero, end), y + 4 * s, max(zero, end), y + row - 4 * s], fill=color)
-    d.line([zero, 0, zero, img.height], fill=(120, 120, 120), width=1)
-    return img
-
-
-def _prob_bars(p: np.ndarray, s: int) -> Image.Image:
-    """Probabilities as bars from 0 to 100% with the percentage; rows line up with the score column."""
-    f, row, bar = render.font(10 * s), 20 * s, 44 * s
-    img = Image.new("RGB", (bar + 32 * s, len(p) * row), "white")
-    d = ImageDraw.Draw(img)
-    top = int(np.argmax(p))
-    for k, v in enumerate(p):
-        y = k * row
-        d.rectangle([0, y + 4 * s, bar, y + row - 4 * s], fill=(238, 238, 238))
-        d.rectangle([0, y + 4 * s, max(1, v * bar), y + row - 4 * s],
-                    fill=(214, 96, 77) if k == top else (146, 197, 222))
-        d.text((bar + 4 * s, y + row // 2), f"{v:.0%}", fill=(20, 20, 20), font=f, anchor="lm")
-    return img
+def overview_image(stages, classes, small: np.ndarray, scale: int = 1):
+    """One picture of the whole network -> (PIL image, ((stage name, map index, (x0, y0, x1, y1)), ...))."""
+    return render.overview(overview_columns(stages, small), classes, scale)
 
 
 def _content_key(ctx, scale: int) -> str:
@@ -156,22 +74,18 @@ def _cached_overview(key: str, scale: int, _stages, _classes, _small):
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
-def _overview_boxes(key: str, scale: int, _stages, _classes, _small) -> tuple[int, tuple]:
-    """(image width, click boxes): all a rerun needs besides the PNG, without unpickling the big picture."""
+def _overview_boxes(key: str, scale: int, _stages, _classes, _small) -> tuple[tuple[int, int], tuple]:
+    """((height, width), click boxes): all a rerun needs besides the PNG, without unpickling the big picture."""
     img, boxes = _cached_overview(key, scale, _stages, _classes, _small)
-    return img.width, boxes
+    return (img.height, img.width), boxes
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def _overview_png(key: str, scale: int, selected: tuple, _stages, _classes, _small) -> bytes:
-    """The overview as PNG bytes with the open map (stage name, index) outlined in orange."""
+    """The overview as PNG bytes with the open map (stage name, index) framed in orange."""
     img, boxes = _cached_overview(key, scale, _stages, _classes, _small)
-    img = img.copy()
-    for name, k, (x0, y0, x1, y1) in boxes:
-        if (name, k) == selected:
-            ImageDraw.Draw(img).rectangle([x0 - 2 * scale, y0 - 2 * scale, x1 + scale, y1 + scale],
-                                          outline=(255, 140, 0), width=2 * scale)
-    return render.png(img)
+    box = next((b for name, k, b in boxes if (name, k) == selected), None)
+    return render.png(img if box is None else render.frame(img, box, width=2 * scale, grow=2 * scale))
 
 
 class _Png:
@@ -188,27 +102,18 @@ class _Png:
 # ---------------------------------------------------------------- receptive field
 
 
-def receptive_box(layers, upto: int, i: int, j: int, size) -> tuple:
-    """The input pixels that output (i, j) of layer `upto` (an index into `layers`) depends on.
-
-    Walks back through the convs and pools: a k x k window with stride s and padding p
-    maps output rows r0..r1 to input rows r0*s - p .. r1*s - p + k - 1.
-    Returns (row0, col0, row1, col1), end exclusive, clipped to the picture `size` (h, w).
-    """
-    r0, r1, c0, c1 = i, i, j, j
-    for la in reversed(layers[:upto + 1]):
-        if la.kind == "conv":
-            kh, kw = la.params["weight"].shape[2:]
-            s, p = la.options.get("stride", 1), la.options.get("padding", 0)
-        elif la.kind in POOLS:
-            kh = kw = la.options.get("size", 2)
-            s, p = la.options.get("stride") or kh, 0
-        else:
-            continue
-        r0, r1 = r0 * s - p, r1 * s - p + kh - 1
-        c0, c1 = c0 * s - p, c1 * s - p + kw - 1
+def receptive_box(layers, i: int, j: int, size) -> tuple[int, int, int, int]:
+    """The input pixels that position (i, j) after `layers` (the input's layers up to a stage) depends on,
+    clipped to the picture `size` (h, w): (row0, col0, row1, col1), end exclusive."""
+    top, left, bottom, right = L.receptive_field(layers, i, j)
     h, w = size
-    return max(r0, 0), max(c0, 0), min(r1 + 1, h), min(c1 + 1, w)
+    return max(top, 0), max(left, 0), min(bottom, h), min(right, w)
+
+
+def _clipped_window_box(layer, i: int, j: int, shape) -> tuple[int, int, int, int]:
+    """The cells of a (H, W) map that output (i, j) of `layer` reads, without the padding around it."""
+    top, left, bottom, right = L.window_box(i, j, *L.KINDS[layer.kind].geometry(layer.params, layer.options))
+    return max(top, 0), max(left, 0), min(bottom, shape[0]), min(right, shape[1])
 
 
 # ---------------------------------------------------------------- the view
@@ -216,7 +121,7 @@ def receptive_box(layers, upto: int, i: int, j: int, size) -> tuple:
 
 def render_overview(ctx) -> None:
     """Draw step 5: the intro, then the clickable overview and the close-up (one fragment)."""
-    explain(INTRO)
+    st.markdown(INTRO)
     _explorer(ctx)
 
 
@@ -224,13 +129,12 @@ def _map_stages(ctx) -> list[str]:
     return [s.name for s in ctx.stages[1:] if s.output.ndim == 3]
 
 
-def _on_click(boxes: tuple, natural_width: int, names: list) -> None:
+def _on_click(boxes: tuple, size: tuple[int, int], names: list) -> None:
     """Open the clicked map below: set the picker widgets before they are drawn again."""
-    click = st.session_state.get("ov_click")
-    if not click or not click.get("width"):
+    pixel = clicked_cell(st.session_state.get("ov_click"), size)  # (y, x) in the picture as drawn
+    if pixel is None:
         return
-    f = natural_width / click["width"]
-    x, y = click["x"] * f, click["y"] * f
+    y, x = pixel
     for name, k, (x0, y0, x1, y1) in boxes:
         if x0 <= x < x1 and y0 <= y < y1 and name in names:
             st.session_state["ov_stage"] = name
@@ -242,7 +146,7 @@ def _on_click(boxes: tuple, natural_width: int, names: list) -> None:
 def _explorer(ctx) -> None:
     scale = 2  # drawn at twice the size and fitted to the page by the browser: sharp on any screen
     key = _content_key(ctx, scale)
-    width, boxes = _overview_boxes(key, scale, ctx.stages, ctx.model.classes, ctx.small)
+    size, boxes = _overview_boxes(key, scale, ctx.stages, ctx.model.classes, ctx.small)
     names = _map_stages(ctx)
     name = st.session_state.get("ov_stage")
     if name not in names:
@@ -251,7 +155,7 @@ def _explorer(ctx) -> None:
     data = _overview_png(key, scale, selected, ctx.stages, ctx.model.classes, ctx.small)
     st.caption(LEGEND)
     streamlit_image_coordinates(_Png(data), width="stretch", key="ov_click", cursor="pointer",
-                                on_click=partial(_on_click, boxes, width, names))
+                                on_click=partial(_on_click, boxes, size, names))
     st.subheader("Pick any map")
     _close_up(ctx, names, name)
 
@@ -272,14 +176,15 @@ def _close_up(ctx, names: list[str], default: str) -> None:
     if st.session_state.get("ov_stage") not in names:  # first visit, or the activation was swapped
         st.session_state["ov_stage"] = default
     name = c1.selectbox("Stage", names, key="ov_stage")
-    index = ctx.stages.index(ctx.stage(name))
+    index = ctx.index(name)
     stage, prev = ctx.stages[index], ctx.stages[index - 1]
     C, H, W = stage.output.shape
-    k = _pick(c2, "Map", C, 0, f"ov_map_{name}", first=1)
-    i = _pick(c3, "Row", H, H // 2, f"ov_row_{name}")
-    j = _pick(c4, "Column", W, W // 2, f"ov_col_{name}")
+    # Maps, rows and columns count from 1 for students; the slider keys name the stage, so each keeps its place.
+    k = seeded_slider(c2, "Map", 1, C, 1, f"ov_map_{name}") - 1
+    i = seeded_slider(c3, "Row", 1, H, H // 2 + 1, f"ov_row_{name}") - 1
+    j = seeded_slider(c4, "Column", 1, W, W // 2 + 1, f"ov_col_{name}") - 1
     px = ctx.px
-    box = receptive_box(ctx.model.layers, index - 1, i, j, ctx.small.shape[:2])
+    box = receptive_box(ctx.model.layers[:index], i, j, ctx.small.shape[:2])  # stage k is made by layer k - 1
     rh, rw = box[2] - box[0], box[3] - box[1]
     left, mid, right = st.columns([1, 1, 1.5])
     with left:
@@ -288,37 +193,11 @@ def _close_up(ctx, names: list[str], default: str) -> None:
     with mid:
         m = signed_map(stage.output[k], px, render.symmetric_limit(stage.output))
         show(render.outline(m, (i, j, i + 1, j + 1), (H, W)),
-             f"{name}, map {k + 1}: {stage.output[k, i, j]:.3f} at row {i}, column {j}")
-    if stage.kind == "conv":
-        _conv_arithmetic(ctx, stage, prev, k, i, j, right)
-    else:
-        _simple_arithmetic(ctx, stage, prev, k, i, j, right)
+             f"{name}, map {k + 1}: {stage.output[k, i, j]:.3f} at row {i + 1}, column {j + 1}")
+    CLOSE_UPS.get(stage.kind, _no_arithmetic)(ctx, stage, prev, k, i, j, right)
 
 
-def _pick(container, label: str, n: int, start: int, key: str, first: int = 0) -> int:
-    """A slider over index 0..n-1, shown as first..n-1+first (maps count from 1, rows and columns
-    from 0); returns the index (0 when there is only one).
-
-    Its value is seeded through session state, never as a default as well (Streamlit warns about both),
-    which also lets a click on the overview set it.
-    """
-    if n < 2:
-        return 0
-    if not first <= st.session_state.get(key, -1) < n + first:
-        st.session_state[key] = start + first
-    return int(container.slider(label, first, n - 1 + first, key=key)) - first
-
-
-def _conv_window(stage, prev, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
-    """The (C, KH, KW) input window under output (i, j), zero padding included, and a mask of padded cells."""
-    la = stage.layer
-    kh, kw = la.params["weight"].shape[2:]
-    s, p = la.options.get("stride", 1), la.options.get("padding", 0)
-    x = prev.output
-    xp = np.pad(x, ((0, 0), (p, p), (p, p)))  # (C, H + 2p, W + 2p), zeros as conv2d pads
-    inside = np.pad(np.ones(x.shape[1:], bool), p)
-    r, c = i * s, j * s
-    return xp[:, r:r + kh, c:c + kw], ~inside[r:r + kh, c:c + kw]
+# ---------------------------------------------------------------- a conv layer's number, taken apart
 
 
 def conv_arithmetic(stage, prev, k: int, i: int, j: int) -> dict:
@@ -327,12 +206,16 @@ def conv_arithmetic(stage, prev, k: int, i: int, j: int) -> dict:
     Returns window (C, KH, KW), padded (KH, KW) mask, kernel (C, KH, KW), partial sums (C,),
     bias, total (conv2d on the window) and value (the stage's own output there).
     """
-    w, b = stage.layer.params["weight"], stage.layer.params.get("bias")
-    window, padded = _conv_window(stage, prev, i, j)
-    x = window[None]  # (1, C, KH, KW): the one window, so conv2d gives one number
-    partial_sums = np.array([L.conv2d(x[:, c:c + 1], w[k:k + 1, c:c + 1])[0, 0, 0, 0] for c in range(len(window))])
+    la = stage.layer
+    w, b = la.params["weight"], la.params.get("bias")
+    kh, kw, s, p = L.KINDS["conv"].geometry(la.params, la.options)
+    x = prev.output
+    window = L.window(x, i, j, kh, kw, s, p)  # (C, KH, KW), zeros where it hangs over the edge
+    padded = L.window(np.ones((1, *x.shape[1:]), bool), i, j, kh, kw, s, p)[0] == 0  # (KH, KW)
+    one = window[None]  # (1, C, KH, KW): the one window, so conv2d gives one number
+    partial_sums = np.array([L.conv2d(one[:, c:c + 1], w[k:k + 1, c:c + 1])[0, 0, 0, 0] for c in range(len(window))])
     bias = float(b[k]) if b is not None else 0.0
-    total = float(L.conv2d(x, w[k:k + 1], None if b is None else b[k:k + 1])[0, 0, 0, 0])
+    total = float(L.conv2d(one, w[k:k + 1], None if b is None else b[k:k + 1])[0, 0, 0, 0])
     return {"window": window, "padded": padded, "kernel": w[k], "partial": partial_sums, "bias": bias,
             "total": total, "value": float(stage.output[k, i, j])}
 
@@ -346,7 +229,7 @@ def _conv_arithmetic(ctx, stage, prev, k: int, i: int, j: int, right) -> None:
     a = conv_arithmetic(stage, prev, k, i, j)
     C, kh, kw = a["window"].shape
     chans = _channel_names(prev)
-    st.markdown(f"#### How {stage.name}, map {k + 1} got {a['value']:.3f} at row {i}, column {j}")
+    st.markdown(f"#### How {stage.name}, map {k + 1} got {a['value']:.3f} at row {i + 1}, column {j + 1}")
     st.markdown(f"The filter has one {kh}x{kw} kernel **for each of the {C} input maps**. Each kernel is laid on "
                 f"its map's window; the {kh * kw} products are added up to a *partial sum*. All partial sums plus "
                 "the bias give the number.")
@@ -358,12 +241,14 @@ def _conv_arithmetic(ctx, stage, prev, k: int, i: int, j: int, right) -> None:
     with g_col:
         c = _channel_detail(ctx, stage, prev, a, chans, (k, i, j))
     ok = np.isclose(a["total"], a["value"], rtol=1e-4, atol=1e-5)
+    bias = f"the bias **{a['bias']:+.4f}**" if stage.layer.params.get("bias") is not None else \
+        "no bias (this layer has none) **+0.0000**"
     st.markdown(f"Sum of the {C} partial sums: **{a['partial'].sum():.4f}**  \n"
-                f"plus the bias **{a['bias']:+.4f}** = **{a['total']:.4f}**")
+                f"plus {bias} = **{a['total']:.4f}**")
     mark = "✓" if ok else "✗"
     st.markdown(f"{mark} conv2d on this window gives **{a['total']:.4f}**; the map holds **{a['value']:.4f}**.")
     with right:
-        _source_maps(ctx, stage, prev, a, chans, c, i, j)
+        _source_maps(ctx, stage, prev, c, i, j)
 
 
 def _channel_detail(ctx, stage, prev, a: dict, chans: list[str], where: tuple) -> int:
@@ -390,7 +275,7 @@ def _channel_detail(ctx, stage, prev, a: dict, chans: list[str], where: tuple) -
     return c
 
 
-def _source_maps(ctx, stage, prev, a: dict, chans: list[str], c: int, i: int, j: int) -> None:
+def _source_maps(ctx, stage, prev, c: int, i: int, j: int) -> None:
     """Every input map with the window outlined in yellow; map c framed in orange."""
     x = prev.output
     C, H, W = x.shape
@@ -398,41 +283,50 @@ def _source_maps(ctx, stage, prev, a: dict, chans: list[str], c: int, i: int, j:
     cols = C if C <= 4 else int(np.ceil(np.sqrt(C)))  # about square, so it stays short and wide enough
     budget = 460 if ctx.presentation else 360  # the mosaic must fit its column on a 1280-pixel screen
     t = max(1, (budget // cols - 3) // W) * W  # a whole number of pixels per cell
-    s, p = stage.layer.options.get("stride", 1), stage.layer.options.get("padding", 0)
-    r, q = i * s - p, j * s - p
-    box = (max(r, 0), max(q, 0), min(r + a["window"].shape[1], H), min(q + a["window"].shape[2], W))
+    box = _clipped_window_box(stage.layer, i, j, (H, W))
     tiles = []
     for n in range(C):
         tile = render.outline(signed_map(x[n], t, vmax), box, (H, W), width=2)
         if n == c:
             tile = render.outline(tile, (0, 0, H, W), (H, W), color=(255, 120, 0), width=3)
         tiles.append(tile)
-    show(render.mosaic(tiles, cols, pad=3, labels=chans),
+    show(render.mosaic(tiles, cols, pad=3, labels=_channel_names(prev)),
          f"It came from all {C} maps of {prev.name}; the yellow squares are the window")
 
 
-def _simple_arithmetic(ctx, stage, prev, k: int, i: int, j: int, right) -> None:
-    """Activation or pooling: the source map with the window, and the one-line sum."""
+# ---------------------------------------------------------------- pools and activations: one map in, one out
+
+
+WINDOW_WORDS = {"maxpool": "largest", "avgpool": "average"}
+
+
+def _window_arithmetic(ctx, stage, prev, k: int, i: int, j: int, right) -> None:
+    """A pool: its window of the source map, outlined, and the one number it keeps."""
     la = stage.layer
     x = prev.output[k]
-    if stage.kind in POOLS:
-        size = la.options.get("size", 2)
-        s = la.options.get("stride") or size
-        r, c = i * s, j * s
-        window = x[r:r + size, c:c + size]
-        value = float(la(window[None, None])[0, 0, 0, 0])
-        word = "largest" if stage.kind == "maxpool" else "average"
-        text = f"The {word} of these {window.size} numbers is **{value:.4f}**."
-        box = (r, c, r + size, c + size)
-        spot = np.unravel_index(int(np.argmax(window)), window.shape) if stage.kind == "maxpool" else None
-    else:
-        window = x[i:i + 1, j:j + 1]
-        value = float(la(window[None, None])[0, 0, 0, 0])
-        v = float(window[0, 0])
-        text = f"ReLU: max(0, {v:.4f}) = **{value:.4f}**" if stage.kind == "relu" else \
-            f"{stage.kind}({v:.4f}) = **{value:.4f}**"
-        box = (i, j, i + 1, j + 1)
-        spot = None
+    kh, kw, s, p = L.KINDS[la.kind].geometry(la.params, la.options)
+    window = L.window(x[None], i, j, kh, kw, s, p)[0]  # (KH, KW)
+    value = float(la(window[None, None])[0, 0, 0, 0])
+    text = f"The {WINDOW_WORDS.get(stage.kind, L.KINDS[stage.kind].title)} of these {window.size} numbers is " \
+           f"**{value:.4f}**."
+    spot = np.unravel_index(int(np.argmax(window)), window.shape) if stage.kind == "maxpool" else None  # the kept one
+    _one_map_check(ctx, stage, prev, k, i, j, right, window, value, text, _clipped_window_box(la, i, j, x.shape),
+                   spot)
+
+
+def _elementwise_arithmetic(ctx, stage, prev, k: int, i: int, j: int, right) -> None:
+    """An activation: the one number it reads, and what it makes of it."""
+    la = stage.layer
+    window = prev.output[k, i:i + 1, j:j + 1]  # (1, 1): an activation reads one number
+    value = float(la(window[None, None])[0, 0, 0, 0])
+    kind = L.KINDS[stage.kind]
+    text = f"{kind.title}({float(window[0, 0]):.4f}) = **{value:.4f}**  \n({kind.describe} In symbols: {kind.formula}.)"
+    _one_map_check(ctx, stage, prev, k, i, j, right, window, value, text, (i, j, i + 1, j + 1), None)
+
+
+def _one_map_check(ctx, stage, prev, k, i, j, right, window, value, text, box, spot) -> None:
+    """The source map with the window outlined, the window's numbers, and the check against the stage."""
+    x = prev.output[k]
     with right:
         src = signed_map(x, ctx.px, render.symmetric_limit(prev.output))
         show(render.outline(src, box, x.shape), f"It came from {prev.name}, map {k + 1}")
@@ -441,3 +335,12 @@ def _simple_arithmetic(ctx, stage, prev, k: int, i: int, j: int, right) -> None:
                             highlight=spot))
     ok = np.isclose(value, stage.output[k, i, j], rtol=1e-4, atol=1e-6)
     st.markdown(f"{text}  \n{'✓' if ok else '✗'} The map holds **{float(stage.output[k, i, j]):.4f}**.")
+
+
+def _no_arithmetic(ctx, stage, prev, k: int, i: int, j: int, right) -> None:
+    st.caption(f"cnnviz cannot take a {stage.kind} layer's numbers apart yet.")
+
+
+# One close-up per kind of stage that makes maps.
+CLOSE_UPS = {"conv": _conv_arithmetic, **{kind: _window_arithmetic for kind in POOLS},
+             **{kind: _elementwise_arithmetic for kind in L.ACTIVATIONS}}

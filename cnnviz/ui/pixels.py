@@ -7,13 +7,13 @@ import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates
 
 from cnnviz import render
-from cnnviz.ui.common import explain, preview, show
+from cnnviz.ui.common import clicked_cell, preview, show
 
 ZOOM = 5  # the zoomed grid shows ZOOM x ZOOM pixels around the chosen one
 
 
 def render_input(ctx) -> None:
-    explain(
+    st.markdown(
         "A computer sees a picture as a grid of tiny squares called **pixels**. Each pixel is three "
         "numbers from 0 to 255: how much **red**, **green** and **blue** light it has. This network "
         f"looks at every picture shrunk to **{ctx.small.shape[1]}x{ctx.small.shape[0]} pixels**, so it "
@@ -21,24 +21,13 @@ def render_input(ctx) -> None:
     )
     _pixel_explorer(ctx)
     st.subheader("Three colour planes")
-    explain("Split the picture into its red, green and blue numbers and you get three grids. "
+    st.markdown("Split the picture into its red, green and blue numbers and you get three grids. "
             "The network's first filters look at all three at once.")
     cols = st.columns(3)
     w = ctx.px
     for c, (name, col) in enumerate(zip(("Red", "Green", "Blue"), cols)):
         with col:
             show(render.upscale(render.channel_plane(ctx.small, c), w), f"{name} plane")
-
-
-def _clicked_pixel(key: str, shape, default) -> tuple[int, int]:
-    """The (row, col) last clicked on the image widget `key`, or `default`."""
-    click = st.session_state.get(key)
-    if not click or "x" not in click:
-        return default
-    h, w = shape
-    i = int(click["y"] * h / max(1, click.get("height") or h))
-    j = int(click["x"] * w / max(1, click.get("width") or w))
-    return min(max(i, 0), h - 1), min(max(j, 0), w - 1)
 
 
 @st.fragment
@@ -51,7 +40,7 @@ def _pixel_explorer(ctx) -> None:
         big = min(ctx.px + 96, 420)
         st.image(preview(ctx.picture, big, big), width="content",
                  output_format="PNG" if max(ctx.picture.shape[:2]) < big else "JPEG")  # sharp pixels, light photos
-    i, j = _clicked_pixel("px_click", (h, w), (h // 2, w // 2))
+    i, j = clicked_cell(st.session_state.get("px_click"), (h, w)) or (h // 2, w // 2)
     with right:
         st.markdown(f"**What the network sees: {w}x{h} pixels**")
         big = render.outline(render.upscale(small, ctx.px + 96), (i, j, i + 1, j + 1), (h, w), width=2)
@@ -60,7 +49,7 @@ def _pixel_explorer(ctx) -> None:
     x = ctx.stages[0].output[:, i, j]
     st.markdown(
         f'<span style="display:inline-block;width:1.2em;height:1.2em;background:rgb({r},{g},{b});'
-        f'border:1px solid #888;vertical-align:middle"></span> Pixel at row {i}, column {j}: '
+        f'border:1px solid #888;vertical-align:middle"></span> Pixel at row {i + 1}, column {j + 1}: '
         f"**rgb({r}, {g}, {b})**", unsafe_allow_html=True)
     if not ctx.presentation:
         st.caption(f"The network gets these after scaling to 0..1 and centring on the training pictures' "

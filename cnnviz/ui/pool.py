@@ -9,7 +9,7 @@ from streamlit_image_coordinates import streamlit_image_coordinates
 from cnnviz import layers as L
 from cnnviz import render
 from cnnviz.model import Stage
-from cnnviz.ui.common import explain, show, signed_map
+from cnnviz.ui.common import clicked_cell, new_click, seeded_slider, show, signed_map
 from cnnviz.ui.state import Context
 
 # CNN Explainer's kind of example: whole numbers, one clear winner in every 2x2 window.
@@ -38,9 +38,10 @@ def pooling_stages(ctx: Context, kind: str = "maxpool") -> tuple[Stage, Stage]:
     return ctx.stages[i - 1], ctx.stages[i]
 
 
-def pool_window(x: np.ndarray, r: int, c: int, size: int, stride: int) -> np.ndarray:
-    """The input window (size, size) of map x (H, W) that output cell (r, c) pools."""
-    return x[r * stride:r * stride + size, c * stride:c * stride + size]
+def pool_window(x: np.ndarray, r: int, c: int, layer) -> np.ndarray:
+    """The window of map x (H, W) that output cell (r, c) of pooling `layer` reads: (size, size)."""
+    kh, kw, stride, padding = L.KINDS[layer.kind].geometry(layer.params, layer.options)
+    return L.window(x[None], r, c, kh, kw, stride, padding)[0]
 
 
 def busy_window(x: np.ndarray, size: int, stride: int) -> tuple[int, int]:
@@ -67,7 +68,7 @@ def sizes_sentence(before: np.ndarray, after: np.ndarray) -> str:
 
 
 def render_maxpool(ctx: Context) -> None:
-    explain(INTRO)
+    st.markdown(INTRO)
     _worked_example(ctx)
     st.divider()
     src, pooled = pooling_stages(ctx)
@@ -85,7 +86,7 @@ def _worked_example(ctx: Context) -> None:
     colors_in = np.where((win_of_cell == w)[..., None], STRONG[win_of_cell], PALE[win_of_cell])
     colors_out = np.where((ids == w)[..., None], STRONG[ids], PALE[ids])
     wr, wc = divmod(w, 2)
-    window = pool_window(EXAMPLE, wr, wc, 2, 2)
+    window = L.window(EXAMPLE[None], wr, wc, 2, 2, stride=2)[0]  # (2, 2)
     i, j = np.unravel_index(np.argmax(window), window.shape)
     cell = 70 if ctx.presentation else 60
     a, arrow, b, words = st.columns([1.5, 0.5, 0.8, 1.5], vertical_alignment="center")
@@ -104,58 +105,56 @@ def _worked_example(ctx: Context) -> None:
 
 
 def _window_from_click(shape_out: tuple[int, int]) -> None:
-    """A click on the input map (from the last run) moves the window: write it into the sliders' state."""
-    click = st.session_state.get("pool_click")
-    if not click or click.get("unix_time") == st.session_state.get("_pool_click_seen"):
-        return
-    st.session_state["_pool_click_seen"] = click.get("unix_time")
-    Ho, Wo = shape_out
-    r = int(click["y"] / max(1, click["height"]) * Ho)
-    c = int(click["x"] / max(1, click["width"]) * Wo)
-    st.session_state["pool_row"], st.session_state["pool_col"] = min(Ho, r + 1), min(Wo, c + 1)
+    """A new click on the input map moves the window: write the pooled cell under it into the sliders' state.
+
+    The input map and the pooled map are drawn the same size in cells per window, so the click's place
+    on the picture is the same fraction of the pooled map.
+    """
+    cell = clicked_cell(new_click("pool_click"), shape_out)
+    if cell is not None:
+        st.session_state["pool_row"], st.session_state["pool_col"] = cell[0] + 1, cell[1] + 1
 
 
 @st.fragment
 def _explorer(ctx: Context, src: Stage, pooled: Stage) -> None:
     x, y = src.output, pooled.output  # (C, H, W) and (C, H', W')
-    size = pooled.layer.options.get("size", 2)
-    stride = pooled.layer.options.get("stride") or size
-    C, Ho, Wo = y.shape
+    layer = pooled.layer
+    C, rows_out, cols_out = y.shape
     st.subheader(f"Now the real maps: {src.name} → {pooled.name}")
     st.markdown(f"**{sizes_sentence(x, y)}**")
-    _window_from_click((Ho, Wo))
+    _window_from_click((rows_out, cols_out))
     k = st.slider(f"Which map of {src.name}?", 1, C, 1, key="pool_map") - 1
-    if "pool_row" not in st.session_state:
-        st.session_state["pool_row"], st.session_state["pool_col"] = busy_window(x[k], size, stride)
+    kh, kw, stride, padding = L.KINDS[layer.kind].geometry(layer.params, layer.options)
     if ctx.presentation:
         r, c = st.session_state.get("pool_row", 1) - 1, st.session_state.get("pool_col", 1) - 1
         compare = False
     else:
+        busy = busy_window(x[k], kh, stride) if "pool_row" not in st.session_state else (1, 1)
         s1, s2, s3 = st.columns([1, 1, 0.8], vertical_alignment="bottom")
-        r = s1.slider("Window row", 1, Ho, key="pool_row") - 1
-        c = s2.slider("Window column", 1, Wo, key="pool_col") - 1
+        r = seeded_slider(s1, "Window row", 1, rows_out, busy[0], "pool_row") - 1
+        c = seeded_slider(s2, "Window column", 1, cols_out, busy[1], "pool_col") - 1
         compare = s3.toggle("Compare with average pooling", key="pool_avg")
 
     m, p = x[k], y[k]
     vmax = render.symmetric_limit(m)
-    window = pool_window(m, r, c, size, stride)  # (size, size)
-    kept = float(L.max_pool2d(window[None, None], size)[0, 0, 0, 0])
+    window = pool_window(m, r, c, layer)  # (size, size)
+    kept = float(layer(window[None, None])[0, 0, 0, 0])
     stored = float(p[r, c])
     i, j = np.unravel_index(np.argmax(window), window.shape)
 
     w_in = 320 if ctx.presentation else 288  # fits its column; input and output share one cell size
     w_out = w_in * p.shape[1] // m.shape[1]
-    r0, c0 = r * stride, c * stride
+    box = L.window_box(r, c, kh, kw, stride, padding)
     cols = st.columns([1.4, 0.8, 0.8, 1.2] if compare else [1.4, 0.8, 1.4])
     with cols[0]:
-        big = frame(signed_map(m, w_in, vmax), (r0, c0, r0 + size, c0 + size), m.shape)
+        big = frame(signed_map(m, w_in, vmax), box, m.shape)
         streamlit_image_coordinates(big, width=big.width, key="pool_click", png_compression_level=1,
                                     cursor="pointer")
         st.caption(f"{src.name}, map {k + 1}: {m.shape[0]}x{m.shape[1]}. Click it to move the window.")
     with cols[1]:
         show(frame(signed_map(p, w_out, vmax), (r, c, r + 1, c + 1), p.shape), f"Max pooled: {p.shape[0]}x{p.shape[1]}")
     if compare:
-        avg = L.avg_pool2d(m[None, None], size, stride)[0, 0]  # (H', W')
+        avg = L.avg_pool2d(m[None, None], kh, stride)[0, 0]  # (H', W')
         with cols[2]:
             show(frame(signed_map(avg, w_out, vmax), (r, c, r + 1, c + 1), avg.shape),
                  f"Average pooled: {avg.shape[0]}x{avg.shape[1]}")
@@ -174,7 +173,7 @@ def _explorer(ctx: Context, src: Stage, pooled: Stage) -> None:
                         f"= **{window.mean():.2f}**")
     show(render.legend(vmax, width=ctx.px))
     if compare:
-        explain(AVERAGE)
+        st.markdown(AVERAGE)
     _later_pools(ctx, pooled.name)
 
 

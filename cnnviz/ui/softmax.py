@@ -7,29 +7,43 @@ import pandas as pd
 import streamlit as st
 
 from cnnviz import render
-from cnnviz.ui.common import explain, fmt_prob, show
+from cnnviz.ui.common import fmt_prob, show
 
 INTRO = """
 The scores can be any numbers, even negative ones. **Softmax** turns them into shares of 100%:
 
-1. Take **exp** of each score (e ≈ 2.718 multiplied by itself "score" times). The result is always positive,
-   and a score just 1 higher gives a number almost 3 times bigger, so **bigger scores get much bigger shares**.
-2. Add all these numbers up.
-3. Each class's share is its number divided by the total. All shares **add up to 100%**.
+1. **Subtract the largest score from every score first; it changes nothing** in the shares below, and it
+   keeps the numbers in step 2 small enough for a computer (the largest becomes 0, the others negative).
+2. Take **exp** of each of these (e ≈ 2.718 multiplied by itself that many times). The result is always
+   positive, and a score just 1 higher gives a number almost 3 times bigger, so **bigger scores get much
+   bigger shares**.
+3. Add all these numbers up.
+4. Each class's share is its number divided by the total. All shares **add up to 100%**.
+"""
+
+WHY_SHIFT = """
+**Why subtracting changes nothing:** taking away the same number from every score divides every exp by
+the same amount, and so it divides their total by that amount too: each share stays exactly the same.
+**Why do it at all:** exp of a big score is too big for a computer (exp(1000) overflows), and exp of a
+very negative one rounds to 0 (exp(-1000) is 0 for a computer, and 0 ÷ 0 is not a number). After the
+subtraction the largest score is 0, its exp is 1, so the total is always at least 1. It is exactly what
+the network's own softmax layer does.
 """
 
 
 def softmax_table(logits: np.ndarray) -> dict:
-    """Softmax written out step by step for display, in float64. logits (K,) -> exps (K,), total, probs (K,).
+    """Softmax written out step by step for display, in float64, the way `layers.softmax` computes it.
 
-    Very large scores would overflow exp, so then every score is first lowered by the largest one
-    (`shift`); the shares do not change, since the common factor cancels out.
+    logits (K,) -> shift (the largest score), shifted (K,) = logits - shift, exps (K,), total, probs (K,).
+    Subtracting the largest score first keeps exp from overflowing or every exp from rounding to 0
+    (all scores below about -745); the shares do not change, since the common factor cancels out.
     """
     z = logits.astype(np.float64)
-    shift = float(z.max()) if z.max() > 50 else 0.0
-    e = np.exp(z - shift)  # (K,)
+    shift = float(z.max())
+    shifted = z - shift  # (K,), the largest is 0
+    e = np.exp(shifted)  # (K,), the largest is 1, so the total is at least 1
     total = float(e.sum())
-    return {"exps": e, "total": total, "probs": e / total, "shift": shift}
+    return {"shift": shift, "shifted": shifted, "exps": e, "total": total, "probs": e / total}
 
 
 def render_softmax(ctx) -> None:
@@ -38,7 +52,7 @@ def render_softmax(ctx) -> None:
     classes, probs = ctx.model.classes, ctx.probabilities
     t = softmax_table(logits)
     winner = int(np.argmax(t["probs"]))
-    explain(INTRO)
+    st.markdown(INTRO)
     st.success(f"### The network's answer: {classes[winner]}, {fmt_prob(t['probs'][winner])}")
 
     chart = _sorted_chart(classes, t["probs"], ctx.presentation)
@@ -56,6 +70,8 @@ def render_softmax(ctx) -> None:
     adds_up = np.isclose(t["probs"].sum(), 1.0) and np.isclose(float(np.sum(probs, dtype=np.float64)), 1.0)
     st.markdown(f"{'✓' if same else '✗'} These shares are the network's own output (the **{ctx.stages[-1].name}** "
                 f"layer).  \n{'✓' if adds_up else '✗'} They add up to {t['probs'].sum():.0%}.")
+    with st.expander("Why subtract the largest score first?"):
+        st.markdown(WHY_SHIFT)
     if not ctx.presentation:
         st.caption(f"The network only knows these {len(classes)} classes, so it always picks one of them, even for "
                    "a picture of something else. A low top share means it is unsure.")
@@ -68,17 +84,18 @@ def _sorted_chart(classes, probs: np.ndarray, presentation: bool):
 
 
 def _table(classes, logits: np.ndarray, t: dict) -> None:
-    """One row per class: score, exp(score), exp ÷ sum = probability."""
-    exp_head = "exp(score)" if not t["shift"] else f"exp(score − {t['shift']:.1f})"
+    """One row per class: score, score minus the largest, its exp, exp ÷ sum = probability."""
     table = pd.DataFrame({
         "class": classes,
         "score": logits.astype(np.float64),
-        exp_head: t["exps"],
+        "score − largest": t["shifted"],
+        "exp(score − largest)": t["exps"],
         "exp ÷ sum": [f"{e:.4g} ÷ {t['total']:.4g} =" for e in t["exps"]],
         "probability": t["probs"],
     })
     st.dataframe(table, hide_index=True, key="sm_table", height=36 + 35 * len(classes),
                  column_config={"score": st.column_config.NumberColumn(format="%.3f"),
-                                exp_head: st.column_config.NumberColumn(format="%.4g"),
+                                "score − largest": st.column_config.NumberColumn(format="%.3f"),
+                                "exp(score − largest)": st.column_config.NumberColumn(format="%.4g"),
                                 "probability": st.column_config.NumberColumn(format="percent")})
-    st.markdown(f"Sum of the exp column: **{t['total']:.4g}**")
+    st.markdown(f"The largest score is **{t['shift']:.3f}**. Sum of the exp column: **{t['total']:.4g}**")

@@ -10,6 +10,7 @@ import streamlit as st
 
 from cnnviz import samples
 from cnnviz.images import ImageError, fit_to_input, load_image
+from cnnviz.layers import ACTIVATIONS
 from cnnviz.model import Model, Stage, load_model, trace
 
 STEPS = ("Pixels", "Convolution", "ReLU", "Max pooling", "Deeper layers", "Fully connected", "Softmax")
@@ -26,13 +27,15 @@ class Context:
     small: np.ndarray  # uint8 (h, w, 3): the picture cropped and resized to the model's input
     picture_name: str
     presentation: bool
-    edited: bool  # this session's model differs from the shared default
+    edited: bool  # this session's model differs from the network it walks through (a filter or activation swap)
+    trained_activation: str = "relu"  # what the network was trained with, before any swap
 
     def stage(self, name: str) -> Stage:
-        return next(s for s in self.stages if s.name == name)
+        return self.stages[self.index(name)]
 
-    def first(self, kind: str) -> Stage:
-        return next(s for s in self.stages if s.kind == kind)
+    def index(self, name: str) -> int:
+        """Where the stage called `name` is in the trace (0 is the input)."""
+        return next(k for k, s in enumerate(self.stages) if s.name == name)
 
     @property
     def probabilities(self) -> np.ndarray:
@@ -77,13 +80,24 @@ def use_model(model: Model | None, label: str = "") -> None:
     st.session_state["step"] = 1
 
 
+def trained_activation(model: Model) -> str:
+    """The activation `model` was trained with (its first one); "relu" if it has none."""
+    return next((la.kind for la in model.layers if la.kind in ACTIVATIONS), "relu")
+
+
 def session_model() -> Model:
-    """This session's network with its edits: replaced conv1 filters and the activation."""
+    """This session's network with its edits: replaced conv1 filters and a swapped activation."""
     m = base_model()
     for (layer, index), (kernel, bias) in st.session_state.get("edits", {}).items():
         m = m.with_filter(layer, index, np.asarray(kernel, np.float32), bias)
-    act = st.session_state.get("activation", "relu")
-    return m if act == "relu" else m.with_activation(act)
+    act = st.session_state.get("activation")
+    return m if act in (None, trained_activation(m)) else m.with_activation(act)
+
+
+def has_edits() -> bool:
+    """Whether this session changed its network: a filter put in, or another activation."""
+    act = st.session_state.get("activation")
+    return bool(st.session_state.get("edits")) or act not in (None, trained_activation(base_model()))
 
 
 def set_filter(layer: str, index: int, kernel: np.ndarray, bias: float) -> None:
@@ -93,8 +107,9 @@ def set_filter(layer: str, index: int, kernel: np.ndarray, bias: float) -> None:
 
 
 def reset_edits() -> None:
+    """Back to the network as trained: no replaced filters, its own activation."""
     st.session_state["edits"] = {}
-    st.session_state["activation"] = "relu"
+    st.session_state["activation"] = trained_activation(base_model())
 
 
 # ---------------------------------------------------------------- URL state
@@ -158,7 +173,7 @@ def current_picture() -> tuple[str, np.ndarray]:
 
 
 def build_context(presentation: bool) -> Context:
-    model = session_model()
+    model, base = session_model(), base_model()
     name, picture = current_picture()
     return Context(model, trace(model, picture), picture, fit_to_input(picture, model.input_size), name,
-                   presentation, model is not base_model())
+                   presentation, model is not base, trained_activation(base))
