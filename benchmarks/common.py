@@ -1,9 +1,19 @@
-"""Shared by the benchmark scripts: thread counts, timing, and the PyTorch twin of a cnnviz model."""
+"""Shared by the benchmark scripts: thread counts, timing in separate processes, and the PyTorch twin
+(from tests/torchref.py).
+
+Why separate processes: OpenBLAS's and PyTorch's worker threads keep spinning for a while after
+each call, waiting for more work. With NumPy and PyTorch in one process, both pools spin at once
+and fight over the cores, so a ratio measured that way mostly measures the fight. Each side is
+timed in its own child process instead, the two alternating for several rounds, and the parent
+reports medians.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -11,6 +21,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as `python benchmarks/x.py` from anywhere
     sys.path.insert(0, str(ROOT))
+
+# The PyTorch twin lives with the tests, which check it layer by layer; benchmarks import it from there.
+from tests.torchref import torch_layers  # noqa: E402, F401  (re-exported: `from common import torch_layers`)
+
+# Some machines set these to steer old OpenBLAS builds; they also pin a core type and cache size
+# that may not be this CPU's. A benchmark's own timing children run without them (both together,
+# never one alone); tests and CI keep them.
+OPENBLAS_GUARD = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
 def blas_threads() -> int:
@@ -26,15 +44,18 @@ def blas_threads() -> int:
 
 
 def limit_threads(threads: int | None) -> int:
-    """Use `threads` BLAS threads in NumPy if given (needs threadpoolctl); returns the count in force."""
+    """Use `threads` BLAS threads in NumPy if given (needs threadpoolctl); returns the count in force.
+
+    This is what the app does (threadpoolctl, not environment variables), so a child measures the app's setting.
+    """
     if threads is None:
         return blas_threads()
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
         raise SystemExit("--threads needs threadpoolctl (pip install threadpoolctl)") from None
-    threadpool_limits(threads, user_api="blas")  # stays in force for the whole (short) script
-    return threads
+    threadpool_limits(threads, user_api="blas")  # stays in force for the whole (short) child
+    return blas_threads()
 
 
 def load_torch(threads: int):
@@ -48,43 +69,76 @@ def load_torch(threads: int):
     return torch
 
 
-def torch_layers(model, torch, dtype=None):
-    """The layers of a cnnviz Model as a list of torch.nn modules holding the same weights."""
-    import numpy as np
-
-    nn = torch.nn
-    mods = []
-    for la in model.layers:
-        p, o = la.params, la.options
-        if la.kind == "conv":
-            F, C, KH, KW = p["weight"].shape
-            mod = nn.Conv2d(C, F, (KH, KW), stride=o.get("stride", 1), padding=o.get("padding", 0))
-        elif la.kind == "dense":
-            mod = nn.Linear(p["weight"].shape[1], p["weight"].shape[0])
-        elif la.kind in ("maxpool", "avgpool"):
-            mod = (nn.MaxPool2d if la.kind == "maxpool" else nn.AvgPool2d)(o.get("size", 2), o.get("stride"))
-        elif la.kind == "softmax":
-            mod = nn.Softmax(dim=1)
-        else:
-            mod = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "flatten": nn.Flatten}[la.kind]()
-        with torch.no_grad():
-            for k, v in p.items():
-                getattr(mod, k).copy_(torch.from_numpy(np.array(v)))
-        mods.append(mod if dtype is None else mod.to(dtype))
-    return mods
+def torch_installed() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print("PyTorch is not installed: nothing to compare against (pip install torch). No ratio.")
+        return False
+    return True
 
 
-def interleaved_medians(a, b, repeats: int, block: int = 1) -> tuple[float, float]:
-    """Median seconds per call of a() and b(), timed in alternating blocks of `block` calls each.
+def child_env() -> tuple[dict, str]:
+    """The environment for timing children, and a line saying what was changed in it."""
+    env = dict(os.environ)
+    present = [k for k in OPENBLAS_GUARD if k in env]
+    if len(present) == len(OPENBLAS_GUARD):
+        for k in OPENBLAS_GUARD:
+            del env[k]
+        return env, f"timing children run without {' and '.join(OPENBLAS_GUARD)} (set here)"
+    return env, f"{' and '.join(OPENBLAS_GUARD)}: " + (f"only {present[0]} set, kept" if present else "not set")
 
-    Alternating means a busy neighbour (another process, a CPU frequency change)
-    slows both sides alike instead of whichever happened to run at the time.
+
+def run_child(argv: list, env: dict) -> dict:
+    """Run `python *argv` -> the JSON object on its last line of output (if any) plus "wall", its seconds
+    from process start to exit."""
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, *map(str, argv)], env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"benchmark child {argv} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+    lines = done.stdout.strip().splitlines()
+    try:
+        result = json.loads(lines[-1]) if lines else {}
+    except json.JSONDecodeError:
+        result = {}
+    return (result if isinstance(result, dict) else {}) | {"wall": wall}
+
+
+def alternate(children: dict, rounds: int, env: dict) -> dict:
+    """Run each child (name -> argv) once per round, swapping who goes first every round.
+
+    -> {name: [its result of each round]}. Alternating means a busy neighbour or a CPU frequency
+    change slows both sides alike instead of whichever happened to run at the time.
     """
-    ta, tb = [], []
-    for _ in range(repeats):
-        for f, out in ((a, ta), (b, tb)):
-            t0 = time.perf_counter()
-            for _ in range(block):
-                f()
-            out.append((time.perf_counter() - t0) / block)
-    return statistics.median(ta), statistics.median(tb)
+    names = list(children)
+    results = {n: [] for n in names}
+    for r in range(rounds):
+        for n in (names if r % 2 == 0 else names[::-1]):
+            results[n].append(run_child(children[n], env))
+    return results
+
+
+def report(results: dict, key: str, unit: str, scale: float = 1.0, higher_is_better: bool = False) -> float:
+    """Print each side's median of `key` over the rounds (and the spread) -> median of round ratios a/b."""
+    (a, ra), (b, rb) = results.items()
+    for name, rs in results.items():
+        values = [r[key] * scale for r in rs]
+        print(f"{name}: {statistics.median(values):.3f} {unit} (median of {len(values)} rounds; "
+              f"range {min(values):.3f}-{max(values):.3f}; threads {rs[0].get('threads', 'the default')})")
+    ratios = [x[key] / y[key] for x, y in zip(ra, rb, strict=True)]
+    print(f"round ratios {a}/{b}: {', '.join(f'{q:.2f}' for q in ratios)}")
+    return statistics.median(ratios)
+
+
+def child_threads(torch=None) -> dict:
+    """The thread counts in force in this child, for the report."""
+    counts = {"blas": blas_threads()}
+    if torch is not None:
+        counts["torch"] = torch.get_num_threads()
+    return counts
+
+
+def emit(result: dict) -> None:
+    """A child's answer: one JSON line, last on stdout."""
+    print(json.dumps(result), flush=True)

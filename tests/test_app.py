@@ -1,6 +1,8 @@
 """The whole app in AppTest: walking the steps, pictures in and out, the filter playground,
 URL state, and that one session's edits never touch the shared default model."""
 
+import base64
+import html
 import io
 import re
 from pathlib import Path
@@ -9,9 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnnviz.filters import PRESETS, as_rgb_filter
+from cnnviz import render
+from cnnviz.filters import PRESETS
+from cnnviz.images import load_image
 from cnnviz.model import DEFAULT_MODEL_PATH, load_model, trace
-from cnnviz.ui.state import STEPS
+from cnnviz.samples import sample_path
+from cnnviz.ui.state import DEFAULT_SAMPLE, STEPS, default_model
 from tests.apptest import app, banner, header
 
 
@@ -102,8 +107,13 @@ def _map_range(at) -> str:
     return re.search(r"Its numbers run from \S+ to \S+", _playground_answer(at)).group(0)
 
 
+def _params(model) -> dict:
+    return {(la.name, k): np.array(v) for la in model.layers for k, v in la.params.items()}
+
+
 def test_filter_playground_changes_the_map_and_the_prediction_and_leaves_the_default_alone():
-    default_before = {la.name: {k: np.array(v) for k, v in la.params.items()} for la in load_model().layers}
+    trained = _params(load_model())  # read from disk before any session runs
+    shared = default_model()  # the object the app hands every session in this process (st.cache_resource)
     at = app(step="2")
     answer = _playground_answer(at)
     map_range = _map_range(at)
@@ -123,10 +133,13 @@ def test_filter_playground_changes_the_map_and_the_prediction_and_leaves_the_def
     kernel, bias = edits[("conv1_1", 0)]
     assert kernel.shape == (3, 3, 3) and kernel[0, 0, 0] == 30.0 and kernel[0, 0, 2] == -30.0
 
-    # the shared default model is untouched, in memory and on disk
-    for la in load_model().layers:
-        for k, v in la.params.items():
-            np.testing.assert_array_equal(v, default_before[la.name][k])
+    # the shared default model is untouched, in memory (the very object every session is given) and on disk
+    assert default_model() is shared
+    for where, model in (("in memory", shared), ("on disk", load_model())):
+        now = _params(model)
+        assert now.keys() == trained.keys(), where
+        for key, v in now.items():
+            np.testing.assert_array_equal(v, trained[key], err_msg=f"{where}: {key}")
 
     next(b for b in at.button if b.label.startswith("Reset the network")).click().run()
     assert "with your edits" not in banner(at)
@@ -176,12 +189,42 @@ def test_the_networks_own_filter_shows_a_grid_per_colour():
     assert any("each colour has its own grid" in c.value for c in at.caption)
 
 
+def _playground_pictures(at) -> dict:
+    """The playground's pictures (written into its one element as PNG data URLs): caption -> uint8 (H, W, 3)."""
+    box = next(m.value for m in at.markdown if "would say" in m.value)
+    found = re.findall(r'<img src="data:image/png;base64,([^"]+)" alt="([^"]*)"', box)
+    return {html.unescape(alt): np.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB"))
+            for data, alt in found}
+
+
+def _numbers(pattern: str, text: str) -> list[float]:
+    m = re.search(pattern, text)
+    assert m, (pattern, text)
+    return [float(g) for g in m.groups()]
+
+
 def test_a_preset_filter_matches_the_core_convolution():
     at = app(step="2")
     at.selectbox(key="pg_preset").set_value("Sobel x").run()
     assert not at.exception
-    assert at.session_state["pg_start"][0] == "Sobel x"
-    np.testing.assert_allclose(as_rgb_filter(PRESETS["Sobel x"]).sum(0), PRESETS["Sobel x"], rtol=1e-6)
+    kernel, bias = at.session_state["pg_trial"]
+    np.testing.assert_array_equal(kernel, np.stack([PRESETS["Sobel x"]] * 3))  # the same grid for R, G and B
+    assert bias == 0.0
+
+    # the network with Sobel x as its filter 1, traced by the core on the same picture
+    m = load_model().with_filter("conv1_1", 0, np.stack([PRESETS["Sobel x"]] * 3), 0.0)
+    stages = trace(m, load_image(sample_path(DEFAULT_SAMPLE)))
+    fmap, p = stages[1].output[0], stages[-1].output  # conv1_1's map 1 (H, W), the probabilities (K,)
+    assert stages[1].name == "conv1_1"
+    shown = _playground_pictures(at)["Your filter's feature map"]
+    assert shown.shape == fmap.shape + (3,)
+    np.testing.assert_allclose(shown, np.asarray(render.diverging(fmap)), atol=1)  # atol: a colour level
+    answer = " ".join(_playground_answer(at).split())
+    lo, hi = _numbers(r"Its numbers run from (\S+) to (\S+)\.", answer)
+    assert lo == pytest.approx(fmap.min(), abs=0.005) and hi == pytest.approx(fmap.max(), abs=0.005)
+    top = int(p.argmax())
+    (shown,) = _numbers(rf"would say: {re.escape(m.classes[top])} \((\d+\.\d)%\)", answer)
+    assert shown == pytest.approx(100 * p[top], abs=0.05 + 1e-6)
 
 
 def test_two_sessions_do_not_share_edits_or_pictures():

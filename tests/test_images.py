@@ -315,9 +315,21 @@ def test_photo_sized_jpeg_is_decoded_at_reduced_size():
     np.testing.assert_allclose(a[h // 2, w // 2], (200, 100, 50), atol=3)
 
 
-def test_result_is_writable_and_owned():
-    a = load_image(encode(Image.fromarray(picture()), "PNG"))
-    a[0, 0] = 0  # callers may edit the array in place
+def _grey16():
+    return Image.fromarray(np.arange(0, 65536, 170, dtype=np.uint16)[:24 * 16].reshape(16, 24))
+
+
+@pytest.mark.parametrize("make", [lambda: Image.fromarray(picture()), _grey16,
+                                  lambda: Image.fromarray(picture()).convert("RGBA")], ids=["rgb", "grey16", "rgba"])
+def test_result_is_writable_and_owned(make):
+    data = encode(make(), "PNG")
+    a = load_image(data)
+    assert a.flags.writeable and a.flags.c_contiguous
+    assert a.flags.owndata and a.base is None  # its own memory: not a view of Pillow's buffer or another array
+    a[0, 0] = (1, 2, 3)  # callers may edit the array in place ...
+    assert tuple(a[0, 0]) == (1, 2, 3)
+    b = load_image(data)
+    assert tuple(b[0, 0]) != (1, 2, 3) and not np.shares_memory(a, b)  # ... and nobody else sees the edit
 
 
 # --- fuzzing ----------------------------------------------------------------

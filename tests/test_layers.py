@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from scipy.signal import correlate2d
 
 from cnnviz import layers as L
+from tests.torchref import require_torch
 
 # (N, C, H, W, F, KH, KW, stride, padding): square and non-square, odd sizes, every stride and padding
 CONV_CASES = [
@@ -251,64 +252,95 @@ def _check_grad(analytic, f, x, rtol=1e-6, atol=1e-8):
     (1, 3, 6, 5, 2, 3, 3, 2, 1),
     (2, 1, 7, 6, 2, 2, 3, 3, 2),
     (1, 2, 4, 5, 2, 3, 2, 1, 0),
+    (1, 2, 3, 4, 2, 2, 2, 1, 3),  # padding past the kernel: some outputs see only zeros
+    (2, 1, 6, 6, 1, 3, 3, 2, 3),  # ... with a stride too
 ])
 def test_conv2d_backward_finite_differences(case):
     N, C, H, W, F, KH, KW, s, p = case
     x, w, b = _conv_inputs(case, seed=6)
-    y, cols = L.conv2d_forward(x, w, b, s, p)
+    y, _ = L.conv2d_forward(x, w, b, s, p)
     r = _rng(7).standard_normal(y.shape)  # loss = sum(y * r), so dL/dy = r
 
     def loss():
         return float(np.sum(L.conv2d(x, w, b, s, p) * r))
 
-    dx, dw, db = L.conv2d_backward(r, x.shape, w, cols, s, p)
+    dx, dw, db = L.conv2d_backward(r, x, w, s, p)
     _check_grad(dx, loss, x)
     _check_grad(dw, loss, w)
     _check_grad(db, loss, b)
 
 
-def test_conv2d_backward_weights_is_the_parameter_half():
+def test_conv2d_backward_halves_and_the_table():
+    """conv2d_backward is its two halves; the table's conv skips dx when asked and leaves out a missing bias."""
     case = (2, 3, 6, 5, 4, 3, 3, 2, 1)
     x, w, b = _conv_inputs(case, seed=21)
-    y, cols = L.conv2d_forward(x, w, b, 2, 1)
+    y, cache = L.conv2d_forward(x, w, b, 2, 1)
     dy = _rng(22).standard_normal(y.shape)
-    _, dw, db = L.conv2d_backward(dy, x.shape, w, cols, 2, 1)
-    dw2, db2 = L.conv2d_backward_weights(dy, w, cols)
+    dx, dw, db = L.conv2d_backward(dy, x, w, 2, 1)
+    dw2, db2 = L.conv2d_backward_weights(dy, x, w, 2, 1)
     np.testing.assert_array_equal(dw2, dw)
     np.testing.assert_array_equal(db2, db)
+    np.testing.assert_array_equal(L.conv2d_backward_input(dy, x.shape, w, 2, 1), dx)
+    conv = L.KINDS["conv"]
+    options = {"stride": 2, "padding": 1}
+    y2, cache2 = conv.forward(x, {"weight": w}, options)
+    np.testing.assert_allclose(y2 + b[:, None, None], y, rtol=1e-12, atol=1e-12)
+    none, grads = conv.backward(dy, cache2, {"weight": w}, options, False)
+    assert none is None and grads.keys() == {"weight"}
+    np.testing.assert_allclose(grads["weight"], dw, rtol=1e-12, atol=1e-12)
+    dx3, grads = conv.backward(dy, cache, {"weight": w, "bias": b}, options, True)
+    assert grads.keys() == {"weight", "bias"}
+    np.testing.assert_allclose(dx3, dx, rtol=1e-12, atol=1e-12)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(N=st.integers(1, 2), C=st.integers(1, 3), H=st.integers(1, 9), W=st.integers(1, 9),
-       K=st.integers(1, 4), stride=st.integers(1, 3), padding=st.integers(0, 2), seed=st.integers(0, 2**16))
-def test_im2col_col2im_are_adjoint_and_conv_matches_loop(N, C, H, W, K, stride, padding, seed):
-    """<im2col(x), c> == <x, col2im(c)> for any shapes, and the fast conv equals the loop."""
-    assume(H + 2 * padding >= K and W + 2 * padding >= K)
+       KH=st.integers(1, 4), KW=st.integers(1, 4), stride=st.integers(1, 3), padding=st.integers(0, 4),
+       seed=st.integers(0, 2**16))
+def test_fast_conv_matches_loop_and_its_input_gradient_is_its_adjoint(N, C, H, W, KH, KW, stride, padding, seed):
+    """For any shapes: im2col's columns are the loop's windows, the fast conv equals the loop, and
+    <conv2d(x), r> == <x, conv2d_backward_input(r)> (the input gradient of a linear map is its adjoint)."""
+    assume(H + 2 * padding >= KH and W + 2 * padding >= KW)
     rng = _rng(seed)
     x = rng.standard_normal((N, C, H, W))
-    cols = L.im2col(x, K, K, stride, padding)
-    Ho, Wo = L.conv_output_size(H, K, stride, padding), L.conv_output_size(W, K, stride, padding)
-    assert cols.shape == (C * K * K, N * Ho * Wo)
-    c = rng.standard_normal(cols.shape)
-    back = L.col2im(c, x.shape, K, K, stride, padding)
-    assert back.shape == x.shape
-    assert np.sum(cols * c) == pytest.approx(np.sum(x * back), rel=1e-10, abs=1e-10)
-    w = rng.standard_normal((2, C, K, K))
-    np.testing.assert_allclose(L.conv2d(x, w, None, stride, padding), L.conv2d_loop(x, w, None, stride, padding),
-                               rtol=1e-10, atol=1e-10)
+    w = rng.standard_normal((2, C, KH, KW))
+    Ho, Wo = L.conv_output_size(H, KH, stride, padding), L.conv_output_size(W, KW, stride, padding)
+    cols = L.im2col(x, KH, KW, stride, padding)
+    assert cols.shape == (N, C * KH * KW, Ho * Wo)
+    for n, i, j in ((0, 0, 0), (N - 1, Ho - 1, Wo - 1), (0, Ho // 2, Wo - 1)):
+        want = L.window(x[n], i, j, KH, KW, stride, padding).ravel()  # the window maths, with its own loops
+        np.testing.assert_array_equal(cols[n, :, i * Wo + j], want)
+    y = L.conv2d(x, w, None, stride, padding)
+    np.testing.assert_allclose(y, L.conv2d_loop(x, w, None, stride, padding), rtol=1e-10, atol=1e-10)
+    r = rng.standard_normal(y.shape)
+    dx = L.conv2d_backward_input(r, x.shape, w, stride, padding)
+    assert dx.shape == x.shape
+    assert np.sum(y * r) == pytest.approx(np.sum(x * dx), rel=1e-9, abs=1e-9)
 
 
-def test_conv2d_single_picture_and_batch_agree():
-    """One picture and a large batch take different matrix-product orientations: same numbers."""
+def test_conv2d_blocks_and_pieces_agree(monkeypatch):
+    """A batch is unfolded a few pictures at a time and multiplied in pieces of positions: small blocks,
+    a last block that is not full and pieces that do not divide a picture give the same numbers."""
     rng = _rng(23)
-    x = rng.standard_normal((9, 4, 24, 24)).astype(np.float32)  # 9 * 24 * 24 positions: the batch path
+    x = rng.standard_normal((9, 4, 13, 11)).astype(np.float32)
     w = rng.standard_normal((8, 4, 3, 3)).astype(np.float32)
     b = rng.standard_normal(8).astype(np.float32)
-    assert 24 * 24 <= L.SMALL_GEMM < 9 * 24 * 24
-    batch = L.conv2d(x, w, b, 1, 1)
+    y, _ = L.conv2d_forward(x, w, b, 1, 1)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    whole = L.conv2d_backward(dy, x, w, 1, 1)
+    monkeypatch.setattr(L, "BLOCK_BYTES", 2 * 37 * 13 * 13 * 4)  # two pictures a block: 2, 2, 2, 2, 1
+    monkeypatch.setattr(L, "PIECE", 50)  # 13 * 13 positions: pieces of 50 and a rest of 19
+    y2, _ = L.conv2d_forward(x, w, b, 1, 1)
+    np.testing.assert_allclose(y2, y, rtol=1e-5, atol=1e-5)
+    for got, want in zip(L.conv2d_backward(dy, x, w, 1, 1), whole, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
     for n in (0, 8):
-        np.testing.assert_allclose(L.conv2d(x[n:n + 1], w, b, 1, 1)[0], batch[n], rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(batch, L.conv2d_loop(x.astype(np.float64), w, b, 1, 1), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(L.conv2d(x[n:n + 1], w, b, 1, 1)[0], y[n], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(y, L.conv2d_loop(x.astype(np.float64), w, b, 1, 1), rtol=1e-4, atol=1e-4)
+    ref = L.conv2d_backward(dy.astype(np.float64), x.astype(np.float64), w.astype(np.float64), 1, 1)
+    for got, want in zip(whole, ref, strict=True):
+        assert got.dtype == np.float32  # float32 in, float32 out: the trainer never silently doubles its work
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
 
 
 @pytest.mark.parametrize("name", ["relu", "tanh", "sigmoid"])
@@ -369,13 +401,13 @@ def test_cross_entropy_backward_finite_differences():
 
 
 def _t(a):
-    torch = pytest.importorskip("torch")
+    torch = require_torch()
     return torch.from_numpy(np.ascontiguousarray(a))
 
 
 @pytest.mark.parametrize("case", CONV_CASES)
 def test_conv2d_matches_torch(case):
-    torch = pytest.importorskip("torch")
+    torch = require_torch()
     *_, s, p = case
     x, w, b = _conv_inputs(case, seed=12)
     y = L.conv2d(x, w, b, s, p)
@@ -386,7 +418,7 @@ def test_conv2d_matches_torch(case):
 
 @pytest.mark.parametrize("shape,size,stride", POOL_CASES)
 def test_pools_match_torch(shape, size, stride):
-    torch = pytest.importorskip("torch")
+    torch = require_torch()
     F = torch.nn.functional
     x = _rng(13).standard_normal(shape)
     for ours, theirs in ((L.max_pool2d, F.max_pool2d), (L.avg_pool2d, F.avg_pool2d)):
@@ -397,7 +429,7 @@ def test_pools_match_torch(shape, size, stride):
 
 
 def test_elementwise_flatten_dense_softmax_match_torch():
-    torch = pytest.importorskip("torch")
+    torch = require_torch()
     F = torch.nn.functional
     rng = _rng(14)
     x = rng.standard_normal((2, 3, 4, 5)) * 4
@@ -416,7 +448,7 @@ def test_elementwise_flatten_dense_softmax_match_torch():
 
 def test_backward_matches_torch_autograd():
     """The whole Tiny-VGG chain of backward functions against autograd, in float64."""
-    torch = pytest.importorskip("torch")
+    torch = require_torch()
     F = torch.nn.functional
     rng = _rng(15)
     x = rng.standard_normal((3, 2, 17, 13))
@@ -427,10 +459,10 @@ def test_backward_matches_torch_autograd():
 
     # ours: conv(stride 1, pad 1) - relu - maxpool 3/2 - conv(stride 2, pad 0) - tanh - avgpool 2 - dense
     # (3, 2, 17, 13) -> (3, 4, 17, 13) -> (3, 4, 8, 6) -> (3, 3, 4, 3) -> (3, 3, 2, 1) -> (3, 6) -> (3, 5)
-    h1, cols1 = L.conv2d_forward(x, w1, b1, 1, 1)
+    h1, _ = L.conv2d_forward(x, w1, b1, 1, 1)
     a1 = L.relu(h1)
     p1 = L.max_pool2d(a1, 3, 2)
-    h2, cols2 = L.conv2d_forward(p1, w2, b2, 2, 0)
+    h2, _ = L.conv2d_forward(p1, w2, b2, 2, 0)
     a2 = L.tanh(h2)
     p2 = L.avg_pool2d(a2, 2)
     z = L.dense(L.flatten(p2), wd, bd)
@@ -440,10 +472,10 @@ def test_backward_matches_torch_autograd():
     df, dwd, dbd = L.dense_backward(dz, L.flatten(p2), wd)
     da2 = L.avg_pool2d_backward(df.reshape(p2.shape), a2.shape, 2)
     dh2 = L.tanh_backward(da2, a2)
-    dp1, dw2, db2 = L.conv2d_backward(dh2, p1.shape, w2, cols2, 2, 0)
+    dp1, dw2, db2 = L.conv2d_backward(dh2, p1, w2, 2, 0)
     da1 = L.max_pool2d_backward(dp1, a1, 3, 2)
     dh1 = L.relu_backward(da1, h1)
-    dx, dw1, db1 = L.conv2d_backward(dh1, x.shape, w1, cols1, 1, 1)
+    dx, dw1, db1 = L.conv2d_backward(dh1, x, w1, 1, 1)
 
     ts = {k: _t(v).requires_grad_() for k, v in dict(x=x, w1=w1, b1=b1, w2=w2, b2=b2, wd=wd, bd=bd).items()}
     t = F.conv2d(ts["x"], ts["w1"], ts["b1"], padding=1)
@@ -463,12 +495,12 @@ def test_backward_matches_torch_autograd():
 
 @pytest.mark.parametrize("case", CONV_CASES)
 def test_conv2d_backward_matches_torch(case):
-    torch = pytest.importorskip("torch")
+    torch = require_torch()
     *_, s, p = case
     x, w, b = _conv_inputs(case, seed=16)
-    y, cols = L.conv2d_forward(x, w, b, s, p)
+    y, _ = L.conv2d_forward(x, w, b, s, p)
     r = _rng(17).standard_normal(y.shape)
-    dx, dw, db = L.conv2d_backward(r, x.shape, w, cols, s, p)
+    dx, dw, db = L.conv2d_backward(r, x, w, s, p)
     tx, tw, tb = (_t(a).requires_grad_() for a in (x, w, b))
     torch.nn.functional.conv2d(tx, tw, tb, stride=s, padding=p).backward(_t(r))
     for ours, ref in ((dx, tx), (dw, tw), (db, tb)):
@@ -478,7 +510,7 @@ def test_conv2d_backward_matches_torch(case):
 
 @pytest.mark.parametrize("shape,size,stride", POOL_CASES)
 def test_pool_backward_matches_torch(shape, size, stride):
-    torch = pytest.importorskip("torch")
+    torch = require_torch()
     F = torch.nn.functional
     rng = _rng(18)
     x = rng.standard_normal(shape)
@@ -495,7 +527,7 @@ def test_pool_backward_matches_torch(shape, size, stride):
 
 @pytest.mark.parametrize("name", ["relu", "tanh", "sigmoid"])
 def test_activation_backward_matches_torch(name):
-    torch = pytest.importorskip("torch")
+    torch = require_torch()
     rng = _rng(19)
     x, r = rng.standard_normal((2, 3, 4, 4)) * 3, rng.standard_normal((2, 3, 4, 4))
     tx = _t(x).requires_grad_()
@@ -505,7 +537,7 @@ def test_activation_backward_matches_torch(name):
 
 
 def test_dense_and_cross_entropy_backward_match_torch():
-    torch = pytest.importorskip("torch")
+    torch = require_torch()
     F = torch.nn.functional
     rng = _rng(20)
     x, w, b = rng.standard_normal((6, 5)), rng.standard_normal((4, 5)), rng.standard_normal(4)

@@ -14,7 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnnviz import layers as L
-from cnnviz import samples
+from cnnviz import render, samples
 from cnnviz.images import load_image
 from cnnviz.model import load_model, trace
 from cnnviz.ui import activation, pool
@@ -86,19 +86,41 @@ def test_relu_captions_name_the_stages():
     assert any(c.startswith("After: relu1_1, map 1") for c in captions)
 
 
-def test_patch_sliders_move_the_zoom_patch(stages):
+def test_patch_sliders_move_the_zoom_patch(stages, monkeypatch):
+    drawn = []  # every number grid the page draws, as the numbers written in it
+    real = render.number_grid
+    monkeypatch.setattr(render, "number_grid", lambda values, *a, **kw: drawn.append(np.array(values))
+                        or real(values, *a, **kw))
+
+    def zoom():
+        """The numbers in the zoom's two grids (before, after) drawn by the last run."""
+        grids = [d for d in drawn if d.shape == (activation.PATCH, activation.PATCH)]
+        assert len(grids) == 2, [d.shape for d in drawn]
+        return grids
+
+    conv, act = after(stages, "conv")
+    b, a = conv.output[0], act.output[0]  # map 1 (H, W) before and after ReLU
     at = app(3)
-    at.slider(key="relu_patch_row").set_value(3)
-    at.slider(key="relu_patch_col").set_value(10).run()
+    r, c = 3, 10  # the sliders count from 1: rows 3..7, columns 10..14
+    first_before, _ = zoom()
+    assert not np.array_equal(first_before, b[r - 1:r + 4, c - 1:c + 4])  # so a move is visible
+    drawn.clear()
+    at.slider(key="relu_patch_row").set_value(r)
+    at.slider(key="relu_patch_col").set_value(c).run()
     assert not at.exception
-    assert at.slider(key="relu_patch_row").value == 3 and at.slider(key="relu_patch_col").value == 10
+    before, after_ = zoom()
+    np.testing.assert_allclose(before, b[r - 1:r + 4, c - 1:c + 4], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(after_, a[r - 1:r + 4, c - 1:c + 4], rtol=1e-6, atol=1e-6)
 
 
-def test_mixed_patch_has_both_signs():
-    a = np.random.default_rng(0).standard_normal((32, 32))
-    r, c = activation.mixed_patch(a)
-    patch = a[r:r + activation.PATCH, c:c + activation.PATCH]
-    assert (patch < 0).any() and (patch > 0).any()
+@pytest.mark.parametrize("r, c", [(7, 18), (0, 0), (27, 27)])  # 27 = 32 - 5: the last corner that fits
+def test_mixed_patch_finds_the_one_patch_with_an_even_mix_of_signs(r, c):
+    """An all-positive map with one 5x5 checkerboard of -1 and +1 (13 of 25 negative) at (r, c): every other
+    5x5 patch holds at most 10 negatives (a 4x5 part of the checkerboard), so only that one is most even."""
+    assert activation.PATCH == 5
+    a = np.ones((32, 32), np.float32)
+    a[r:r + 5, c:c + 5] = np.where(np.indices((5, 5)).sum(axis=0) % 2 == 0, -1, 1)
+    assert activation.mixed_patch(a) == (r, c)
 
 
 def test_switching_to_tanh_changes_the_network_and_back():
@@ -131,9 +153,12 @@ def test_compare_shows_the_chosen_function(kind, stages):
     at = app(3)
     at.segmented_control(key="relu_compare").set_value(kind).run()
     assert not at.exception
-    out = activation.FUNCTIONS[kind](after(stages, "conv")[0].output[0])
+    out = activation.FUNCTIONS[kind](after(stages, "conv")[0].output[0])  # map 1 through `kind`, by the core
+    m = re.search(r"Here: numbers from (\S+) to (\S+); ([\d,]+) of ([\d,]+) are exactly 0\.", one(at, "are exactly 0"))
+    assert m, one(at, "are exactly 0")
+    assert float(m[1]) == pytest.approx(out.min(), abs=0.005) and float(m[2]) == pytest.approx(out.max(), abs=0.005)
     zeros = int((out == 0).sum())
-    assert any(f"{zeros:,} of 1,024 are exactly 0" in t for t in texts(at))
+    assert (int(m[3].replace(",", "")), int(m[4].replace(",", ""))) == (zeros, out.size)
     assert (zeros > 0) == (kind == "relu")
 
 
@@ -170,7 +195,10 @@ def test_pool_window_value_matches_the_stage(stages):
     i = next(k for k, s in enumerate(stages) if s.kind == "maxpool")
     src, pooled = stages[i - 1], stages[i]
     at = app(4)
-    assert "16 maps of 32x32 = 16,384 numbers → 16 maps of 16x16 = 4,096 numbers" in one(at, "16 maps of 32x32")
+    (C, H, W), (C2, H2, W2) = src.output.shape, pooled.output.shape
+    sizes = f"{C} maps of {H}x{W} = {C * H * W:,} numbers → {C2} maps of {H2}x{W2} = {C2 * H2 * W2:,} numbers"
+    assert sizes in one(at, sizes)
+    assert pooled.layer.options == {"size": 2}  # so window (5, 7) of map 3 is rows 8-9, columns 12-13 below
     at.slider(key="pool_map").set_value(3)
     at.slider(key="pool_row").set_value(5)
     at.slider(key="pool_col").set_value(7).run()
@@ -197,9 +225,11 @@ def test_pool_average_toggle(stages):
     assert any("Average pooling" in t for t in texts(at))
 
 
-def test_a_click_on_the_map_moves_the_window():
+def test_a_click_on_the_map_moves_the_window(stages):
+    pooled = next(s for s in stages if s.kind == "maxpool")
+    assert pooled.output.shape[1:] == (16, 16)  # so the hand-worked cell below: 200/288*16 = 11.1, 100/288*16 = 5.6
     at = app(4)
-    # streamlit-image-coordinates reports the click in pixels of the shown image
+    # streamlit-image-coordinates reports the click in pixels of the shown image; the sliders count from 1
     at.session_state["pool_click"] = {"x": 100, "y": 200, "width": 288, "height": 288, "unix_time": 1}
     at.run()
     assert not at.exception

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.helpers import CHROMIUM, CHROMIUM_ARGS, ServerError, serve
+from tests.torchref import unavailable
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 E2E_DIR = Path(__file__).resolve().parent
@@ -33,9 +34,7 @@ def _free_port() -> int:
 
 def _missing(reason: str):
     # On CI a missing browser must fail, or CI could go green without browser tests.
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set, so browser tests may not be skipped)", pytrace=False)
-    pytest.skip(reason)
+    unavailable(reason, "browser tests")
 
 
 @pytest.fixture(scope="session")
