@@ -1,11 +1,16 @@
 """The two training pages in AppTest: "Watch it learn" trains on the generated pictures (or a dataset
 folder) and hands its network to the walkthrough; "Teach your own classes" takes uploads (refusing bad
-files one by one), trains, shows the pictures kept aside, and walks through the student's network."""
+files one by one), trains, shows the pictures kept aside, and walks through the student's network.
+
+Every job a page starts here reads a clock that moves only when the test says so and passes a gate
+the test can close (the `page_jobs` fixture), so no test waits for time to pass or for a machine's
+speed: a test holds the job where it wants to look at the page, and waits only for events.
+"""
 
 from __future__ import annotations
 
 import io
-import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,15 +21,45 @@ streamlit_testing = pytest.importorskip("streamlit.testing.v1")
 AppTest = streamlit_testing.AppTest
 from streamlit.util import calc_hash  # noqa: E402
 
+from cnnviz import jobs as J  # noqa: E402
 from cnnviz import model as M  # noqa: E402
 from cnnviz import teaching as T  # noqa: E402
 from cnnviz.images import NOT_A_PICTURE  # noqa: E402
-from cnnviz.ui import jobs as J  # noqa: E402
 from cnnviz.ui import learn, teach, training  # noqa: E402
 from cnnviz.ui.state import STEPS  # noqa: E402
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TINY = J.Limits(max_steps=12, every=4, eval_every=4, eval_images=100)
+HANG = 300.0  # seconds: only so that a hung job fails its test with a message instead of hanging the run
+
+
+@dataclass
+class PageJobs:
+    """The clock and the gate of every job the pages start in one test, and those jobs."""
+
+    clock: J.ManualClock = field(default_factory=J.ManualClock)
+    gate: J.StepGate = field(default_factory=lambda: J.StepGate(allow=float("inf")))  # open until a test closes it
+    made: list = field(default_factory=list)
+
+
+@pytest.fixture(autouse=True)
+def page_jobs(monkeypatch):
+    """Give every job the pages start a manual clock and the test's gate; after the test, stop each,
+    let it through the gate and wait for it, so its server-wide training slot is free for the next test."""
+    jobs = PageJobs()
+
+    def new_job(*args, **kwargs):
+        job = J.TrainingJob(*args, clock=jobs.clock, gate=jobs.gate, **kwargs)
+        jobs.made.append(job)
+        return job
+
+    monkeypatch.setattr(training, "TrainingJob", new_job)
+    yield jobs
+    for job in jobs.made:
+        job.stop()
+    jobs.gate.open()
+    for job in jobs.made:
+        assert job.join(HANG), f"a {job.kind} job still trains after {HANG:.0f} s"
 
 
 @pytest.fixture
@@ -43,17 +78,13 @@ def button(at, label):
     return next(b for b in at.button if b.label == label)
 
 
-def train_until_done(at, timeout=60.0) -> J.TrainingJob:
-    """Rerun the page as its polling fragment would, until the session's job has ended."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        job = at.session_state[training.JOB_KEY]
-        if not job.running:
-            at.run()
-            return job
-        time.sleep(0.2)
-        at.run()
-    raise AssertionError("training did not end")
+def train_until_done(at) -> J.TrainingJob:
+    """Wait for the session's job to end (its clock stands still, so only its steps can end it), then
+    run the page as its polling fragment would."""
+    job = at.session_state[training.JOB_KEY]
+    assert job.join(HANG), f"training hangs: still {job.status} at step {job.step} after {HANG:.0f} s"
+    at.run()
+    return job
 
 
 def walk_to_walkthrough(at, label):
@@ -81,17 +112,22 @@ def test_dataset_folder_from_the_command_line_or_the_environment():
     assert learn.dataset_folder([], {}) is None
 
 
-def test_learn_trains_on_the_generated_pictures_and_walks_through_the_result(tiny_limits):
+def test_learn_trains_on_the_generated_pictures_and_walks_through_the_result(tiny_limits, page_jobs):
     at = on_page("learn")
     assert not at.exception
     assert at.title[0].value == "Watch it learn"
     assert not at.radio  # no dataset folder given: only the generated pictures
+    page_jobs.gate.allow(4)  # hold the training after its first chunk, so the page shows it running
     button(at, "Start training").click().run()
     assert not at.exception
     job = at.session_state[training.JOB_KEY]
     assert job.kind == "learn" and job.steps == 12
+    assert page_jobs.gate.held() == 4 and job.running
+    at.run()  # the polling fragment's next redraw
     assert button(at, "Start training").disabled  # one training per session
-    assert any(b.label == "Stop" for b in at.button) or not job.running
+    assert any(b.label == "Stop" for b in at.button)
+    assert any("Step 4 of 12" in p.proto.text for p in at.get("progress"))
+    page_jobs.gate.open()
     job = train_until_done(at)
     assert job.status == "finished" and job.step == 12
     assert not at.exception
@@ -107,17 +143,24 @@ def test_learn_trains_on_the_generated_pictures_and_walks_through_the_result(tin
         assert next(h.value for h in at.header) == f"{k}. {STEPS[k - 1]}"
 
 
-def test_the_page_keeps_its_training_alive_and_a_closed_tab_stops_it(monkeypatch):
-    monkeypatch.setattr(learn, "LEARN_LIMITS", J.Limits(max_steps=5000, max_seconds=60, heartbeat_timeout=2.0))
+def test_the_page_keeps_its_training_alive_and_a_closed_tab_stops_it(monkeypatch, page_jobs):
+    limits = J.Limits(max_steps=5000, max_seconds=600, heartbeat_timeout=10.0, every=2)
+    monkeypatch.setattr(learn, "LEARN_LIMITS", limits)
+    clock, gate = page_jobs.clock, page_jobs.gate
+    gate.allow(0)
     at = on_page("learn")
     button(at, "Start training").click().run()
     job = at.session_state[training.JOB_KEY]
-    for _ in range(8):  # 4 s of a watching page: two heartbeat timeouts long
-        time.sleep(0.5)
-        at.run()
-    assert job.running
-    time.sleep(4.0)  # the tab is closed: nobody polls any more
-    assert not job.running and job.status == "abandoned"
+    assert gate.held() == 0
+    for k in range(1, 5):  # a watching page: polls 6 s apart for 24 s, more than two heartbeat timeouts
+        clock.advance(6.0)
+        at.run()  # the page's polling fragment beats the job's heartbeat
+        gate.allow(2 * k)
+        assert gate.held() == 2 * k and job.running
+    clock.advance(limits.heartbeat_timeout + 1)  # the tab is closed: nobody polls any more
+    gate.open()
+    assert job.join(HANG), f"the job hangs: still {job.status} after {HANG:.0f} s"
+    assert job.status == "abandoned" and job.step == 8
     at.run()
     assert any("The page stopped asking" in s.value for s in at.success)
     assert job.model is not None  # what it learnt so far is still there, should the student come back
@@ -152,8 +195,8 @@ def test_a_broken_dataset_folder_falls_back_to_the_generated_pictures(tmp_path, 
 def _start_twice():
     import streamlit as st
 
+    from cnnviz import jobs as J
     from cnnviz import teaching as T
-    from cnnviz.ui import jobs as J
     from cnnviz.ui import training
 
     train = T.teaching_dataset(per_class=4, seed=0)
@@ -163,35 +206,53 @@ def _start_twice():
     training.forget_job()  # stops it
 
 
-def wait_for_free_slots(timeout=10.0):
-    end = time.monotonic() + timeout
-    while J.POOL.running and time.monotonic() < end:
-        time.sleep(0.05)
-    assert J.POOL.running == 0
-
-
-def test_one_training_per_session():
+def test_one_training_per_session(page_jobs):
+    page_jobs.gate.allow(0)  # the first training certainly still runs when the second is asked for
     at = AppTest.from_function(_start_twice, default_timeout=60).run()
     assert not at.exception
     assert at.markdown[0].value == "started"
     assert at.markdown[1].value.startswith("Your network is still training. Stop it first")
-    wait_for_free_slots()
+    [job] = page_jobs.made  # the second was never made
+    page_jobs.gate.open()
+    assert job.join(HANG) and job.status == "stopped"  # forget_job stopped it
 
 
-def test_a_busy_class_is_told_to_wait(tiny_limits):
-    wait_for_free_slots()
-    taken = [J.POOL.try_acquire() for _ in range(J.POOL.size)]
+def test_a_busy_class_is_told_to_wait(tiny_limits, page_jobs):
+    # Every slot of the server, once earlier tests' jobs (joined by page_jobs) have given theirs back.
+    taken = [J.SLOTS.acquire(timeout=HANG) for _ in range(J.SLOTS.size)]
     try:
+        assert all(taken), "a training slot was never given back"
         at = on_page("learn")
         button(at, "Start training").click().run()
         assert not at.exception
         assert any("The class is busy" in w.value for w in at.warning)
         assert training.JOB_KEY not in at.session_state
+        assert [job.status for job in page_jobs.made] == ["new"]  # made, refused a slot, never started
         assert not button(at, "Start training").disabled
     finally:
         for ok in taken:
             if ok:
-                J.POOL.release()
+                J.SLOTS.release()
+
+
+def test_a_failed_training_says_so_in_plain_words(tiny_limits, monkeypatch, caplog):
+    live_plan = learn.live_plan
+
+    def broken_plan(*args, **kwargs):
+        plan = live_plan(*args, **kwargs)
+        plan.train = None  # training on it raises a TypeError in the job's thread
+        return plan
+
+    monkeypatch.setattr(learn, "live_plan", broken_plan)
+    at = on_page("learn")
+    button(at, "Start training").click().run()
+    job = train_until_done(at)
+    assert job.status == "failed" and isinstance(job.error, TypeError)
+    assert not at.exception
+    shown = " ".join(e.value for e in at.error)
+    assert J.ENDINGS["failed"] in shown
+    assert "TypeError" not in shown and str(job.error) not in shown  # no internal text on screen
+    assert any(r.exc_info and r.exc_info[1] is job.error for r in caplog.records)  # it is in the server's log
 
 
 # ---------------------------------------------------------------- Teach your own classes

@@ -68,11 +68,6 @@ def signed_map(a: np.ndarray, width: int, vmax: float | None = None) -> Image.Im
     return render.upscale(render.diverging(a, vmax), width)
 
 
-def explain(text: str) -> None:
-    """Only st.markdown: kept until the training pages (teach.py, learn.py) call st.markdown themselves."""
-    st.markdown(text)
-
-
 def fmt_prob(p: float) -> str:
     return f"{p:.0%}" if p >= 0.01 else "<1%"
 

@@ -41,7 +41,6 @@ def render_conv(ctx) -> None:
     _playground(ctx)
 
 
-filter_picture = render.filter_picture  # ui/training.py still imports it from here
 
 
 def bias_of(layer, f: int) -> float:

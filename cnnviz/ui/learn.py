@@ -19,10 +19,11 @@ from PIL import Image, ImageDraw
 
 from cnnviz import render
 from cnnviz.data import Dataset, DatasetError, load_dataset
+from cnnviz.jobs import LEARN_LIMITS, SLOTS
 from cnnviz.teaching import LiveConfig, live_plan, teaching_dataset
 from cnnviz.ui import training
-from cnnviz.ui.common import explain, plain
-from cnnviz.ui.jobs import LEARN_LIMITS, POOL
+from cnnviz.ui.common import plain
+from cnnviz.ui.sidebar import restore_widget, save_widget
 
 GENERATED = "Shapes and stripes (drawn by cnnviz)"
 TRAIN_PER_CLASS = 500  # of a dataset folder: 5,000 CIFAR-10 pictures, enough to learn something live
@@ -60,9 +61,9 @@ def folder_data(path: str) -> tuple[Dataset, Dataset]:
     try:
         test = load_dataset(path, "test", per_class=TEST_PER_CLASS, seed=0)
     except DatasetError:  # no test split: keep every fifth practice picture aside instead
-        keep = np.arange(len(train)) % 5 != 0
-        test = Dataset(train.images[~keep], train.labels[~keep], list(train.classes))
-        train = Dataset(train.images[keep], train.labels[keep], list(train.classes))
+        practice = np.arange(len(train)) % 5 != 0
+        test = Dataset(train.images[~practice], train.labels[~practice], list(train.classes))
+        train = Dataset(train.images[practice], train.labels[practice], list(train.classes))
     if test.classes != train.classes:
         raise DatasetError("the train and test folders name different classes")
     return train, test
@@ -107,7 +108,7 @@ def _start(name: str, train: Dataset, test: Dataset) -> None:
 
 def render_learn() -> None:
     st.title("Watch it learn")
-    explain(INTRO)
+    st.markdown(INTRO)
     if training.show_other_job("learn", "Your own classes are training (on the page *Teach your own "
                                         "classes*). Here is how it goes:"):
         return
@@ -120,21 +121,21 @@ def render_learn() -> None:
                  f"({len(train.classes)} classes; {len(test):,} more are kept aside to test it)",
                  output_format="PNG")
     with left:
-        spe = -(-len(train) // LiveConfig.batch_size)
-        training.remember("learn_passes", LiveConfig.epochs)
-        training.keep("learn_passes", st.slider(
+        steps_per_pass = -(-len(train) // LiveConfig.batch_size)
+        restore_widget("learn_passes", LiveConfig.epochs)
+        save_widget("learn_passes", st.slider(
             "Passes over the pictures", 1, 10, key="learn_passes", disabled=running,
-            help=f"One pass = {spe} steps of {LiveConfig.batch_size} pictures. "
+            help=f"One pass = {steps_per_pass} steps of {LiveConfig.batch_size} pictures. "
                  f"A training stops after {LEARN_LIMITS.max_steps} steps at most."))
-        training.remember("learn_lr", LiveConfig.lr)
-        training.keep("learn_lr", st.select_slider(
+        restore_widget("learn_lr", LiveConfig.lr)
+        save_widget("learn_lr", st.select_slider(
             "Learning rate: how big each nudge is", LEARNING_RATES, key="learn_lr", disabled=running,
             help="Too small: it learns slowly. Too big: the numbers blow up."))
         st.button("Start training", type="primary", disabled=running, on_click=_start, args=(name, train, test),
                   key="learn_start")
         st.caption(f"Limits, so that everyone gets a turn: at most {LEARN_LIMITS.max_steps} steps and "
                    f"{LEARN_LIMITS.max_seconds:.0f} seconds per training, one training per student, "
-                   f"{POOL.size} at a time for the whole class. Keep this page open while it trains: "
+                   f"{SLOTS.size} at a time for the whole class. Keep this page open while it trains: "
                    f"closing or leaving it stops the training.")
         if st.session_state.get("learn_msg"):
             st.warning(st.session_state.pop("learn_msg"))

@@ -29,7 +29,7 @@ def _pick_sample() -> None:
         st.session_state["source"] = "sample"
 
 
-def _take(file, label: str) -> None:
+def _accept_file(file, label: str) -> None:
     """Decode a new upload or photo once (by its id); show a message if it is not a usable picture."""
     if file is None:
         return
@@ -47,18 +47,33 @@ def _take(file, label: str) -> None:
         st.error(error)
 
 
-def _remember(key: str, default) -> None:
-    """Seed widget `key` from its kept copy: Streamlit forgets a widget's value on any run that does not
-    draw it (a visit to another page), which would put an uploaded picture back to the sample."""
+def restore_widget(key: str, default) -> None:
+    """Give widget `key` its saved value (`default` before any) if Streamlit has dropped it.
+
+    Streamlit forgets a widget's value on any run that does not draw it (a visit to another page),
+    which would put an uploaded picture back to the sample, or a training page's settings back to
+    their defaults. Draw the widget with `key` after this, and pass its value to `save_widget`.
+    """
     if key not in st.session_state:
-        st.session_state[key] = st.session_state.get(f"_keep_{key}", default)
+        st.session_state[key] = st.session_state.get(f"_saved_{key}", default)
+
+
+def save_widget(key: str, value):
+    """Save widget `key`'s value for `restore_widget`; returns `value`."""
+    st.session_state[f"_saved_{key}"] = value
+    return value
+
+
+def set_widget(key: str, value) -> None:
+    """Set widget `key` and its saved value, from a callback (before the widget is drawn)."""
+    st.session_state[key] = save_widget(key, value)
 
 
 def open_on_upload() -> None:
     """Show "Upload" the next time the sidebar draws: another page has put a picture in
     (state.accept_upload), which the Samples choice would replace by the sample."""
     st.session_state.pop("picture_source", None)
-    st.session_state["_keep_picture_source"] = "Upload"
+    save_widget("picture_source", "Upload")
 
 
 def render_sidebar() -> bool:
@@ -66,21 +81,21 @@ def render_sidebar() -> bool:
     with st.sidebar:
         st.title("cnnviz")
         st.caption("How a convolutional neural network sees a picture, step by step.")
-        _remember("presentation", False)
-        presentation = st.toggle("Presentation mode", key="presentation",
-                                 help="Bigger text and pictures, fewer controls: for projecting in class.")
-        _remember("picture_source", "Samples")
-        source = st.segmented_control("Picture", ["Samples", "Upload", "Webcam"], key="picture_source",
-                                      required=True)
-        st.session_state["_keep_presentation"], st.session_state["_keep_picture_source"] = presentation, source
+        restore_widget("presentation", False)
+        presentation = save_widget("presentation", st.toggle(
+            "Presentation mode", key="presentation",
+            help="Bigger text and pictures, fewer controls: for projecting in class."))
+        restore_widget("picture_source", "Samples")
+        source = save_widget("picture_source", st.segmented_control(
+            "Picture", ["Samples", "Upload", "Webcam"], key="picture_source", required=True))
         if source == "Samples":
             _pick_sample()
         elif source == "Upload":
             f = st.file_uploader("Your picture", type=UPLOAD_TYPES, key="uploader")
-            _take(f, f.name if f else "")
+            _accept_file(f, f.name if f else "")
         else:
             f = st.camera_input("Take a photo", key="camera")
-            _take(f, "webcam photo")
+            _accept_file(f, "webcam photo")
         name, picture = state.current_picture()
         st.image(preview(picture, 320, 320), caption=f"Now showing: {plain(name, 60)}", width="content",
                  output_format="PNG" if max(picture.shape[:2]) < 320 else "JPEG")  # crisp small ones, light photos
@@ -103,5 +118,5 @@ def _model_facts() -> None:
             f"pictures, {plain(m.meta.get('epochs', '?'))} passes)\n"  # meta may come from an uploaded file
             + (f"- Right on {acc:.1%} of {plain(m.meta.get('test_images', '?'))} test pictures it never saw\n"
                if acc else ""))
-        if st.session_state.get("edits") or st.session_state.get("activation", "relu") != "relu":
+        if state.has_edits():
             st.button("Undo all my changes to the network", on_click=state.reset_edits)

@@ -16,12 +16,12 @@ from PIL import ImageOps
 
 from cnnviz import render
 from cnnviz.images import ImageError, fit_to_input, load_image
+from cnnviz.jobs import SLOTS, TEACH_LIMITS
 from cnnviz.model import forward
 from cnnviz.teaching import TeachConfig, draw, teach_plan
 from cnnviz.ui import state, training
-from cnnviz.ui.common import explain, plain, show
-from cnnviz.ui.jobs import POOL, TEACH_LIMITS
-from cnnviz.ui.sidebar import UPLOAD_TYPES
+from cnnviz.ui.common import plain, show
+from cnnviz.ui.sidebar import UPLOAD_TYPES, restore_widget, save_widget, set_widget
 
 MIN_CLASSES, MAX_CLASSES = 2, 5
 MIN_PICTURES, MAX_PICTURES = 5, 30  # per class; the cap bounds one student's memory and training time
@@ -109,18 +109,18 @@ def _clear(slot: int) -> None:
 def fill_examples(seed: int | None = None) -> None:
     """Three classes of drawn pictures (12 each), for a class without a webcam or to try it quickly."""
     rng = np.random.default_rng(seed)
-    training.remember("teach_n", len(EXAMPLES), force=True)
+    set_widget("teach_n", len(EXAMPLES))
     for slot, (name, kind) in enumerate(EXAMPLES.items()):
-        training.remember(f"teach_name_{slot}", name, force=True)
+        set_widget(f"teach_name_{slot}", name)
         pictures()[slot] = [make_picture(draw(kind, rng)) for _ in range(12)]
 
 
 def _class_box(slot: int, disabled: bool) -> str:
     with st.container(border=True, height="stretch"):
-        training.remember(f"teach_name_{slot}", "")
+        restore_widget(f"teach_name_{slot}", "")
         name = st.text_input(f"Class {slot + 1}", key=f"teach_name_{slot}", max_chars=NAME_LENGTH + 10,
                              placeholder="a name, e.g. thumbs up", disabled=disabled)
-        training.keep(f"teach_name_{slot}", name)
+        save_widget(f"teach_name_{slot}", name)
         name = name.strip()
         files = st.file_uploader("Add pictures", type=UPLOAD_TYPES, accept_multiple_files=True,
                                  key=f"teach_up_{slot}", disabled=disabled)
@@ -158,16 +158,16 @@ def _start(names: list[str], transfer: bool) -> None:
 
 def render_teach() -> None:
     st.title("Teach your own classes")
-    explain(INTRO)
+    st.markdown(INTRO)
     if training.show_other_job("teach", "A network is training on the page *Watch it learn*. Here is how it goes:"):
         return
     job = training.current_job()
     running = job is not None and job.running
     a, b = st.columns([2, 3], vertical_alignment="bottom")
-    training.remember("teach_n", 3)
+    restore_widget("teach_n", 3)
     n = a.segmented_control("How many classes?", list(range(MIN_CLASSES, MAX_CLASSES + 1)), key="teach_n",
                             required=True, disabled=running)
-    training.keep("teach_n", n)
+    save_widget("teach_n", n)
     b.button("Try it with drawn examples (stripes, circles, checkerboards)", on_click=fill_examples,
              key="teach_examples", disabled=running)
     names = []
@@ -177,17 +177,17 @@ def render_teach() -> None:
     problems = check_names(names) + [
         f"{plain(nm or f'Class {k + 1}', 30)} needs {MIN_PICTURES - len(pictures().get(k, []))} more picture(s)."
         for k, nm in enumerate(names) if len(pictures().get(k, [])) < MIN_PICTURES]
-    training.remember("teach_transfer", True)
+    restore_widget("teach_transfer", True)
     transfer = st.checkbox("Start from the shipped network's filters (transfer learning)", key="teach_transfer",
                            disabled=running, help="Off: a small network starts from random filters. It needs "
                                                   "more pictures and more time to learn the same.")
-    training.keep("teach_transfer", transfer)
+    save_widget("teach_transfer", transfer)
     for p in problems:
         st.caption(f"• {p}")
     st.button("Train", type="primary", disabled=running or bool(problems), on_click=_start,
               args=(names, transfer), key="teach_train")
     st.caption(f"Limits: at most {TEACH_LIMITS.max_steps} steps and {TEACH_LIMITS.max_seconds:.0f} seconds "
-               f"per training, {MAX_PICTURES} pictures per class, one training per student, {POOL.size} at a "
+               f"per training, {MAX_PICTURES} pictures per class, one training per student, {SLOTS.size} at a "
                "time for the whole class. Keep this page open while it trains.")
     if st.session_state.get("teach_msg"):
         st.warning(st.session_state.pop("teach_msg"))

@@ -12,13 +12,12 @@ from PIL import Image
 
 from cnnviz import render
 from cnnviz.data import Dataset
+from cnnviz.jobs import ENDINGS, SLOTS, Busy, Limits, TrainingJob
 from cnnviz.model import Model, forward, save_model
 from cnnviz.teaching import Plan
 from cnnviz.ui import sidebar, state
 from cnnviz.ui.common import show
-from cnnviz.ui.conv import filter_picture
-from cnnviz.ui.jobs import ENDINGS, POOL, Busy, Limits, TrainingJob
-from cnnviz.ui.walkthrough import render_walkthrough
+from cnnviz.ui.pages import walkthrough_page
 
 JOB_KEY = "training_job"
 POLL_SECONDS = 1.0  # the live panel redraws (and beats the job's heartbeat) this often
@@ -38,23 +37,10 @@ def start_job(plan: Plan, limits: Limits, kind: str) -> str | None:
     try:
         new.start()
     except Busy:
-        return (f"The class is busy: {POOL.size} networks are training on this computer right now. "
+        return (f"The class is busy: {SLOTS.size} networks are training on this computer right now. "
                 "Try again in a moment.")
     st.session_state[JOB_KEY] = new
     return None
-
-
-def remember(key: str, default, force: bool = False) -> None:
-    """Seed widget `key` from its kept copy (or `default`; always `value` with force). Streamlit forgets
-    a widget's value on any run that does not draw it, such as a visit to the walkthrough."""
-    if force:
-        st.session_state[key] = st.session_state[f"_keep_{key}"] = default
-    elif key not in st.session_state:
-        st.session_state[key] = st.session_state.get(f"_keep_{key}", default)
-
-
-def keep(key: str, value) -> None:
-    st.session_state[f"_keep_{key}"] = value
 
 
 def forget_job() -> None:
@@ -117,7 +103,7 @@ def _filters(job: TrainingJob) -> None:
     cols = min(4 if len(job.filters) <= 8 else 8, len(job.filters))
     for title, w in (("At the start", job.first_filters), (f"Now, after {job.step} steps", job.filters)):
         st.caption(f"{title}: the {len(w)} first-layer filters")
-        show(render.mosaic([filter_picture(f, size).resize((size, size)) for f in w], cols=cols, pad=3))
+        show(render.mosaic([render.filter_picture(f, size).resize((size, size)) for f in w], cols=cols, pad=3))
     if frozen:
         st.caption("These filters come from the shipped network and stay as they are (frozen): "
                    "only the later layers learn.")
@@ -142,8 +128,8 @@ def finished(job: TrainingJob, picture_name: str, file_name: str, details=None) 
     `details(job)`, if given, draws more results under the accuracy.
     """
     why = ENDINGS.get(job.status, job.status)
-    if job.model is None:
-        (st.warning if job.status == "diverged" else st.error)(why + (f" ({job.error})" if job.error else ""))
+    if job.model is None:  # diverged or failed; a failure's details are in the server's log, not on the page
+        (st.warning if job.status == "diverged" else st.error)(why)
     else:
         st.success(f"**Done.** {why} {job.step} steps in {job.elapsed:.0f} s.")
     if job.test_accuracy is not None:
@@ -184,4 +170,4 @@ def walk(model: Model, label: str, picture: np.ndarray | None, picture_name: str
     state.use_model(model, label)
     if picture is not None and state.accept_upload(render.png(Image.fromarray(picture)), picture_name) is None:
         sidebar.open_on_upload()
-    st.switch_page(st.Page(render_walkthrough, title="Walkthrough", url_path="walkthrough", default=True))
+    st.switch_page(walkthrough_page())

@@ -32,6 +32,11 @@ def _header(page, k: int):
     wait_idle(page, timeout=60000)
 
 
+def _pictures_loaded(page) -> None:
+    """Wait until every picture on the page has loaded (before a screenshot)."""
+    page.wait_for_function("() => Array.from(document.images).every(img => img.complete)", timeout=30000)
+
+
 def test_watch_it_learn_stop_and_walk_through(page, app_server):
     page.goto("/learn")
     page.get_by_role("heading", name="Watch it learn").wait_for(timeout=60000)
@@ -58,8 +63,10 @@ def test_watch_it_learn_stop_and_walk_through(page, app_server):
     stopped_at = _step(page)
     assert 0 < stopped_at < int(re.search(r"of (\d+)", page.locator(PROGRESS).inner_text()).group(1))
     assert page.get_by_text(re.compile(r"It gets \d+% of 500 test pictures right")).count() == 1
-    page.wait_for_timeout(2500)  # stopped means stopped: nothing moves any more
-    assert _step(page) == stopped_at
+    # Stopped means stopped: the results are drawn once the job's thread has ended, at the step it
+    # reached, and the live panel that redrew every second (with its Stop button) is gone.
+    assert page.get_by_text(f"You stopped it. {stopped_at} steps in").count() == 1
+    assert page.get_by_role("button", name="Stop", exact=True).count() == 0
     screenshot(page, "learn-stopped")
 
     page.get_by_role("button", name="Walk through this network").click()
@@ -68,7 +75,7 @@ def test_watch_it_learn_stop_and_walk_through(page, app_server):
     assert page.get_by_text("network: trained live on shapes and stripes").count() >= 1  # banner, sidebar
     for k in range(1, len(STEPS) + 1):
         assert_no_exception(page)
-        page.wait_for_timeout(400)  # let the widgets finish drawing for the picture
+        _pictures_loaded(page)
         screenshot(page, f"learn-walk-step{k}")
         if k < len(STEPS):
             page.get_by_role("button", name="Next", exact=True).click()
@@ -96,6 +103,6 @@ def test_teach_drawn_examples_train_and_walk_through(page, app_server):
     _header(page, 1)
     assert page.get_by_text("network: your classes: stripes, circles, checkerboards").count() >= 1
     assert page.get_by_text(re.compile(r"Now showing: one of your pictures")).count() == 1
-    page.wait_for_timeout(400)
+    _pictures_loaded(page)
     screenshot(page, "teach-walk-step1")
     assert page.errors == []
