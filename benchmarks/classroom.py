@@ -1,7 +1,7 @@
 """A classroom at once: N simulated students walk through cnnviz on one server, at human pace.
 
     python benchmarks/classroom.py --students 30 --duration 120
-    python benchmarks/classroom.py --students 30 --duration 120 --url http://127.0.0.1:8080 --pids 1234,1240
+    python benchmarks/classroom.py --students 30 --duration 120 --url http://localhost:8080 --pids 1234,1240
     python benchmarks/classroom.py --sweep 10,20,30,40,60 --duration 90
 
 Without --url it starts its own server (`streamlit run app.py` on a free loopback port, with
@@ -126,7 +126,7 @@ class AgentSession:
         self.http.headers["Connection"] = "close"
         self.session_id: str | None = None
         self.snapshot: dict = {}
-        self.replicas: set[str] = set()  # X-Cnnviz-Replica headers seen (deploy/nginx.conf.template sets it)
+        self.replicas: set[str] = set()  # X-Cnnviz-Replica headers seen (a replica index, set only by deploy/run_local.sh --agent-api)
 
     def interact(self, body: dict) -> float:
         """Run one interaction; returns its seconds. Raises InteractionError on any failure."""
