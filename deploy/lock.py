@@ -34,13 +34,15 @@ def requirements(path: Path = REQUIREMENTS) -> list[Requirement]:
 def closure(reqs: list[Requirement]) -> dict[str, tuple[str, str]]:
     """{canonical name: (name, installed version)} for `reqs` and everything they need."""
     pinned: dict[str, tuple[str, str]] = {}
-    todo = list(reqs)
+    todo = [(r, "") for r in reqs]  # (requirement, the extra of its parent that asked for it)
+    extras_done: set[tuple[str, str]] = set()
     while todo:
-        req = todo.pop()
-        if req.marker and not req.marker.evaluate({"extra": ""}):
+        req, extra = todo.pop()
+        if req.marker and not req.marker.evaluate({"extra": extra}):
             continue
         key = canonicalize_name(req.name)
-        if key in pinned:
+        new_extras = {e for e in req.extras if (key, e) not in extras_done}  # psycopg[binary] needs psycopg-binary
+        if key in pinned and not new_extras:
             continue
         try:
             dist = distribution(req.name)
@@ -49,7 +51,8 @@ def closure(reqs: list[Requirement]) -> dict[str, tuple[str, str]]:
         if dist.version not in req.specifier:
             raise SystemExit(f"{req.name} {dist.version} is installed, but {req} is required")
         pinned[key] = (dist.metadata["Name"], dist.version)
-        todo += [Requirement(r) for r in dist.requires or ()]
+        extras_done |= {(key, e) for e in new_extras}
+        todo += [(Requirement(r), e) for r in dist.requires or () for e in ("", *sorted(new_extras))]
     return pinned
 
 

@@ -448,7 +448,7 @@ def test_the_image_installs_pinned_versions_that_meet_the_requirements():
         line = line.split("#")[0].strip()
         if not line or line.startswith("-"):
             continue
-        name, spec = re.match(r"([A-Za-z0-9_.-]+)(.*)", line).groups()
+        name, spec = re.match(r"([A-Za-z0-9_.-]+)(?:\[[A-Za-z0-9_,.-]+\])?(.*)", line).groups()  # name[extra]>=...
         assert norm(name) in pins, f"{name} is not pinned in deploy/constraints.txt"
         assert _satisfies(pins[norm(name)], spec), (name, pins[norm(name)], spec)
     dockerfile = (DEPLOY / "Dockerfile").read_text()

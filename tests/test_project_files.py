@@ -35,6 +35,7 @@ def test_readme_opens_with_the_two_commands():
 # Stand-ins for the commands .ci/run calls: each writes one line "name args CI=..." to $STUB_LOG.
 # python exits with $TORCH_RC for the torch install and $PYTEST_RC for pytest, 0 otherwise.
 PYTHON_STUB = """#!/bin/sh
+case "$*" in "-m pytest"*) echo "pytest sees CNNVIZ_TEST_POSTGRES_URL=$CNNVIZ_TEST_POSTGRES_URL" >> "$STUB_LOG" ;; esac
 echo "python $* CI=$CI" >> "$STUB_LOG"
 case "$*" in
   "-m pip install torch==2.13.0") exit "${TORCH_RC:-0}" ;;
@@ -44,11 +45,15 @@ esac
 APT_STUB = """#!/bin/sh
 echo "apt-get $*" >> "$STUB_LOG"
 """
+LOG_STUB = """#!/bin/sh
+echo "$(basename "$0") $*" >> "$STUB_LOG"
+"""
 CHROMIUM_CHECK = "test -x /usr/bin/chromium\n"
 
 
 def run_ci(tmp_path, readme=None, **env) -> tuple[int, list[str], str]:
-    """Run a copy of .ci/run in a scratch checkout with apt-get, python and Chromium stood in for.
+    """Run a copy of .ci/run in a scratch checkout with apt-get, python, Chromium, service and runuser
+    (which start PostgreSQL) stood in for.
 
     -> (exit status, the logged commands in order, stderr). `readme` replaces README.md's text.
     The only line changed in the copy is the Chromium check, pointed at a stand-in file.
@@ -56,7 +61,8 @@ def run_ci(tmp_path, readme=None, **env) -> tuple[int, list[str], str]:
     checkout, bin_dir, log = tmp_path / "checkout", tmp_path / "bin", tmp_path / "log"
     (checkout / ".ci").mkdir(parents=True)
     bin_dir.mkdir()
-    for name, text in (("python", PYTHON_STUB), ("apt-get", APT_STUB), ("chromium", "#!/bin/sh\n")):
+    for name, text in (("python", PYTHON_STUB), ("apt-get", APT_STUB), ("chromium", "#!/bin/sh\n"),
+                       ("service", LOG_STUB), ("runuser", LOG_STUB)):
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
     script = (ROOT / ".ci" / "run").read_text()
@@ -87,6 +93,10 @@ def test_ci_installs_everything_then_runs_the_readme_test_command_with_ci_set(tm
                       f"{TEST_CMD.split(' && ')[1]} CI=true"]
     installs = {word for line in log if line.startswith("apt-get install -y ") for word in line.split()[3:]}
     assert {"chromium", "nginx"} <= installs  # the browser tests and the deployment test need both
+    assert {"postgresql", "poppler-utils"} <= installs  # the class store's PostgreSQL tests; pdftotext
+    start = log.index("service postgresql start")
+    assert log[start + 1] == "runuser -u postgres -- psql -v ON_ERROR_STOP=1"  # the SQL comes on its input
+    assert log[-2].startswith("pytest sees CNNVIZ_TEST_POSTGRES_URL=postgresql+psycopg://")
 
 
 def test_ci_takes_the_test_command_from_the_readme(tmp_path):

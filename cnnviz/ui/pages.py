@@ -42,6 +42,37 @@ def modelfile_page() -> st.Page:
     return st.Page(render_modelfile, title="Your own model file", url_path="model")
 
 
+def filters_page() -> st.Page:
+    from cnnviz.ui.preferences import render_preferences
+
+    return st.Page(render_preferences, title="What each filter looks for", url_path="filters")
+
+
+def lab_page() -> st.Page:
+    from cnnviz.ui.lab import render_lab
+
+    return st.Page(render_lab, title="What fools it", url_path="lab")
+
+
+def compare_page() -> st.Page:
+    from cnnviz.ui.compare import render_compare
+
+    return st.Page(render_compare, title="Two pictures side by side", url_path="compare")
+
+
+def class_page() -> st.Page:
+    from cnnviz.ui.teacher import render_teacher
+
+    return st.Page(render_teacher, title="Run a class", url_path="class")
+
+
+def join_page() -> st.Page:
+    from cnnviz.ui.teacher import render_join
+
+    return st.Page(render_join, title="Join a class", url_path="join")
+
+
 def all_pages() -> list[st.Page]:
     """Every page, in the order the navigation lists them."""
-    return [walkthrough_page(), learn_page(), teach_page(), modelfile_page()]
+    return [walkthrough_page(), filters_page(), lab_page(), compare_page(), learn_page(), teach_page(),
+            modelfile_page(), join_page(), class_page()]
