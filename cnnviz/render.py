@@ -189,6 +189,30 @@ def bar_chart(labels: list, values: np.ndarray, highlight: int | None = None, wi
     return img
 
 
+# Right and wrong: dark blue and dark orange, far apart in lightness, so they stay apart under every kind
+# of colour blindness (green and red both turn olive under deuteranopia); white text on both is >= 4.5:1.
+RIGHT, WRONG = (33, 102, 172), (179, 88, 6)
+
+
+def verdict_tile(rgb: np.ndarray, ok: bool, width: int = 96, border: int = 5) -> Image.Image:
+    """A picture uint8 (H, W, 3), `width` pixels wide, framed for right or wrong, never by colour alone:
+    under it, a band with a tick and the word "right" (blue) or a cross and the word "wrong" (orange)."""
+    img = upscale(rgb, width)
+    band = 24
+    color = RIGHT if ok else WRONG
+    out = Image.new("RGB", (img.width + 2 * border, img.height + 2 * border + band), color)
+    out.paste(img, (border, border))
+    d = ImageDraw.Draw(out)
+    cx, cy, r = border + 10, img.height + 2 * border + band / 2 - 2, 5
+    if ok:  # a tick, drawn as lines: the default font has no ✓
+        d.line([(cx - r, cy), (cx - r / 3, cy + r * 0.8), (cx + r, cy - r)], fill="white", width=3)
+    else:
+        d.line([(cx - r, cy - r), (cx + r, cy + r)], fill="white", width=3)
+        d.line([(cx - r, cy + r), (cx + r, cy - r)], fill="white", width=3)
+    d.text((cx + r + 6, cy), "right" if ok else "wrong", fill="white", font=font(14), anchor="lm")
+    return out
+
+
 def png(img: Image.Image) -> bytes:
     """PNG bytes of a PIL image (what st.image should get, so nothing is blurred or recompressed)."""
     buf = io.BytesIO()

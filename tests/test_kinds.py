@@ -9,6 +9,7 @@ import pytest
 
 from cnnviz import layers as L
 from cnnviz import model as M
+from tests.test_layers import numeric_grad
 
 RNG = np.random.default_rng(0)
 
@@ -58,18 +59,8 @@ def test_backward_matches_finite_differences(name):
     def loss():
         return float(np.sum(kind.forward(x, params, options)[0] * r))
 
-    eps = 1e-6
     for target, analytic in [(x, dx)] + [(params[k], grads[k]) for k in params]:
-        numeric = np.zeros_like(target)
-        for idx in np.ndindex(target.shape):
-            old = target[idx]
-            target[idx] = old + eps
-            up = loss()
-            target[idx] = old - eps
-            down = loss()
-            target[idx] = old
-            numeric[idx] = (up - down) / (2 * eps)
-        np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(analytic, numeric_grad(loss, target), rtol=1e-5, atol=1e-6)
     assert set(grads) == set(params)
 
 

@@ -9,6 +9,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from cnnviz import layers as L
 from cnnviz import render
 from cnnviz.model import Stage
+from cnnviz.ui import describe as D
 from cnnviz.ui.common import show, show_png, signed_map
 from cnnviz.ui.state import Context
 
@@ -105,15 +106,21 @@ def _explorer(ctx: Context, conv: Stage, act: Stage) -> None:
     st.subheader("Before and after, on the same colour scale")
     left, right, facts = st.columns([1, 1, 1.1])
     with left:
-        show(render.outline(signed_map(b, ctx.px, vmax), box, grid), f"Before: {conv.name}, map {k + 1}")
+        show(render.outline(signed_map(b, ctx.px, vmax), box, grid), f"Before: {conv.name}, map {k + 1}",
+             D.describe_map(b, f"Map {k + 1} of {conv.name}, before {LABELS[act.kind]}", box=box,
+                            box_name="zoom patch"))
     with right:
         img = signed_map(a, ctx.px, vmax)
+        dots = ""
         if act.kind == "relu":
             img = render.mark_cells(img, b < 0)
+            dots = f"; a dot marks each of the {int(np.count_nonzero(b < 0)):,} cells that were negative and are now 0"
         show(render.outline(img, box, grid), f"After: {act.name}, map {k + 1}"
-             + (" (dot = was negative, now 0)" if act.kind == "relu" else ""))
+             + (" (dot = was negative, now 0)" if act.kind == "relu" else ""),
+             D.describe_map(a, f"Map {k + 1} of {act.name}, after {LABELS[act.kind]}", box=box,
+                            box_name="zoom patch") + dots)
     with facts:
-        show(render.legend(vmax, width=ctx.px))
+        show(render.legend(vmax, width=ctx.px), alt=D.describe_legend(vmax))
         st.caption("Blue: negative. White: 0. Red: positive.")
         if act.kind == "relu":
             st.markdown(f"**This map:** {clipped_sentence(b)} and became 0.")
@@ -134,11 +141,15 @@ def _zoom(ctx: Context, patch_b: np.ndarray, patch_a: np.ndarray, vmax: float, k
     cell = 64 if ctx.presentation else 50
     g1, arrow, g2 = st.columns([1, 0.35, 1], vertical_alignment="center")
     with g1:
-        show(render.number_grid(patch_b, render.diverging(patch_b, vmax), cell=cell), "Before")
+        show(render.number_grid(patch_b, render.diverging(patch_b, vmax), cell=cell), "Before",
+             D.describe_numbers(patch_b, f"The patch before {LABELS[kind]}"),
+             D.numbers_table(patch_b, f"The patch before {LABELS[kind]}"))
     arrow.markdown(f"<div style='text-align:center;font-size:1.6rem'>→ {LABELS[kind]} →</div>",
                    unsafe_allow_html=True)
     with g2:
-        show(render.number_grid(patch_a, render.diverging(patch_a, vmax), cell=cell), "After")
+        show(render.number_grid(patch_a, render.diverging(patch_a, vmax), cell=cell), "After",
+             D.describe_numbers(patch_a, f"The patch after {LABELS[kind]}"),
+             D.numbers_table(patch_a, f"The patch after {LABELS[kind]}"))
 
 
 def _histograms(b: np.ndarray, a: np.ndarray, vmax: float, kind: str) -> None:
@@ -149,10 +160,12 @@ def _histograms(b: np.ndarray, a: np.ndarray, vmax: float, kind: str) -> None:
     width = 400  # fits half the page in both modes
     h1, h2 = st.columns(2)
     with h1:
-        show(render.histogram(b, edges, vmax, width=width, top=top), f"Before {LABELS[kind]}")
+        show(render.histogram(b, edges, vmax, width=width, top=top), f"Before {LABELS[kind]}",
+             D.describe_histogram(b, edges, f"How many numbers of each size before {LABELS[kind]}"))
     with h2:
         show(render.histogram(a, edges, vmax, width=width, top=top),
-             f"After {LABELS[kind]}" + (": every negative number piled up at 0" if kind == "relu" else ""))
+             f"After {LABELS[kind]}" + (": every negative number piled up at 0" if kind == "relu" else ""),
+             D.describe_histogram(a, edges, f"How many numbers of each size after {LABELS[kind]}"))
 
 
 def _patch_corner(ctx: Context, b: np.ndarray, k: int) -> tuple[int, int]:
@@ -173,7 +186,8 @@ def _patch_corner(ctx: Context, b: np.ndarray, k: int) -> tuple[int, int]:
 
 def _thumbnails(x: np.ndarray, k: int) -> None:
     """All maps of the layer, small, the chosen one framed."""
-    show_png(_thumbnails_png(x, k), "Every map of this layer (each on its own colour scale); yours is framed.")
+    show_png(_thumbnails_png(x, k), "Every map of this layer (each on its own colour scale); yours is framed.",
+             D.describe_thumbnails(x, k, "this layer"))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -193,10 +207,11 @@ def _compare(ctx: Context, b: np.ndarray, vmax: float, current: str) -> None:
     curve, pic, words = st.columns([1, 1, 1.1])
     with curve:
         show(render.line_plot(xs, FUNCTIONS[choice](xs), ylim, width=ctx.px - 40, height=ctx.px * 2 // 3),
-             f"The {LABELS[choice]} curve")
+             f"The {LABELS[choice]} curve", D.describe_curve(LABELS[choice], xs, FUNCTIONS[choice](xs)))
     with pic:
-        show(signed_map(out, ctx.px, limit), f"Map after {LABELS[choice]}")
-        show(render.legend(limit, width=ctx.px - 40))
+        show(signed_map(out, ctx.px, limit), f"Map after {LABELS[choice]}",
+             D.describe_map(out, f"The same map after {LABELS[choice]}"))
+        show(render.legend(limit, width=ctx.px - 40), alt=D.describe_legend(limit))
     with words:
         st.markdown(EFFECT[choice])
         zeros = int(np.count_nonzero(out == 0))

@@ -9,14 +9,14 @@ from contextlib import nullcontext
 
 import numpy as np
 import streamlit as st
-from streamlit_image_coordinates import streamlit_image_coordinates
 
 from cnnviz import layers as L
 from cnnviz import render
 from cnnviz.filters import KERNEL_LIMIT, PRESETS, clean_kernel
 from cnnviz.model import forward
+from cnnviz.ui import describe as D
 from cnnviz.ui import state
-from cnnviz.ui.common import clicked_cell, new_click, picture_row, seeded_slider, show, show_png
+from cnnviz.ui.common import clickable, picture_row, position, show, show_png
 
 CHANNELS = ("Red", "Green", "Blue")
 LAYER = "conv1_1"
@@ -52,8 +52,10 @@ def bias_of(layer, f: int) -> float:
 def _all_filters(stage) -> None:
     w, maps = stage.layer.params["weight"], stage.output
     show_png(_filters_png(w, maps),
-             "Each filter (its colours show its numbers) next to the map it makes from this picture")
-    show(render.legend(render.symmetric_limit(maps)), "Map colours: blue negative, white zero, red positive")
+             "Each filter (its colours show its numbers) next to the map it makes from this picture",
+             D.describe_filters(w, maps, stage.name))
+    vmax = render.symmetric_limit(maps)
+    show(render.legend(vmax), "Map colours: blue negative, white zero, red positive", D.describe_legend(vmax))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -61,18 +63,6 @@ def _filters_png(w: np.ndarray, maps: np.ndarray) -> bytes:
     """The filter/map mosaic as PNG, keyed by the arrays' content: every student on the same picture
     and network shares one drawing (w (F, 3, 3, 3) and maps (F, H, W) are small enough to hash whole)."""
     return render.png(render.filters_and_maps(w, maps))
-
-
-def _position(key: str, shape) -> tuple[int, int]:
-    """0-based row and column for the window, from sliders that count from 1; a click on the map moves them."""
-    h, w = shape
-    cell = clicked_cell(new_click(f"{key}_click"), shape)
-    if cell is not None:
-        st.session_state[f"{key}_row"], st.session_state[f"{key}_col"] = cell[0] + 1, cell[1] + 1
-    a, b = st.columns(2)
-    i = seeded_slider(a, "Row", 1, h, h // 2 + 1, f"{key}_row") - 1
-    j = seeded_slider(b, "Column", 1, w, w // 2 + 1, f"{key}_col") - 1
-    return i, j
 
 
 def conv_at(x: np.ndarray, layer, f: int, i: int, j: int) -> tuple[np.ndarray, float]:
@@ -95,7 +85,7 @@ def _one_filter(ctx) -> None:
     n = len(layer.params["weight"])
     f = st.selectbox("Filter", range(n), format_func=lambda k: f"filter {k + 1}", key="conv_filter")
     H, W = stage.output.shape[1:]
-    i, j = _position("conv", (H, W))
+    i, j = position("conv", (H, W))
     x = ctx.stages[0].output
     h, w = ctx.small.shape[:2]
     vmax = render.symmetric_limit(stage.output[f])
@@ -104,18 +94,21 @@ def _one_filter(ctx) -> None:
     value_slot = st.empty()
 
     def draw(i, j, upto=None):
-        top, lft, bottom, rgt = L.window_box(i, j, *L.KINDS["conv"].geometry(layer.params, layer.options))
-        pic = render.outline(render.upscale(ctx.small, ctx.px + 64), (top, lft, bottom, rgt), (h, w))
+        box = L.window_box(i, j, *L.KINDS["conv"].geometry(layer.params, layer.options))
+        pic = render.outline(render.upscale(ctx.small, ctx.px + 64), box, (h, w))
+        inside = (max(box[0], 0), max(box[1], 0), min(box[2], h), min(box[3], w))  # padding is not in the picture
         with pic_slot.container():
-            show(pic, f"Input ({w}x{h}): the window the filter sees")
+            show(pic, f"Input ({w}x{h}): the window the filter sees",
+                 D.describe_picture(ctx.small, "The input picture", box=inside))
         m = stage.output[f] if upto is None else np.where(_revealed(upto, (H, W)), stage.output[f], 0)
         big = render.outline(render.upscale(render.diverging(m, vmax), ctx.px + 64), (i, j, i + 1, j + 1), (H, W))
+        words = D.describe_map(m, f"Feature map of filter {f + 1} of {stage.name}", "{:.3f}", mark=(i, j))
         with map_slot.container():
-            st.caption(f"Feature map of filter {f + 1}: click a cell to move the window")
+            st.caption(f"Feature map of filter {f + 1}: click a cell or use the sliders to move the window")
             if upto is None:
-                streamlit_image_coordinates(big, key="conv_click", cursor="crosshair", png_compression_level=1)
+                clickable(big, "conv_click", words, cursor="crosshair", png_compression_level=1)
             else:
-                show(big)
+                show(big, alt=f"{words} (filled in up to {D.where(*upto)})")
         value_slot.markdown(f"Value at row {i + 1}, column {j + 1}: **{stage.output[f, i, j]:.3f}**")
 
     if st.button("▶ Play: slide the window along this row", key="conv_play"):
@@ -148,10 +141,15 @@ def _arithmetic(x, layer, f: int, i: int, j: int, expected: float, presentation:
                             ["×", "="], labels=[f"{name} window", f"{name} filter",
                                                 f"products: sum {products[c].sum():+.3f}"])
             for c, name in enumerate(CHANNELS)]
-    show(render.stack(rows, pad=12))
+    sums = ", ".join(f"{name.lower()} {products[c].sum():+.3f}" for c, name in enumerate(CHANNELS))
+    alt = (f"For each colour, the {D.size(window.shape[1:])} window at {D.where(i, j)} times filter {f + 1}'s "
+           f"numbers gives {window[0].size} products; their sums: {sums}. The numbers are in the tables that follow")
+    tables = "".join(D.products_table(window[c], kernel[c], f"{name}: window × filter = product")
+                     for c, name in enumerate(CHANNELS))
+    show(render.stack(rows, pad=12), alt=alt, table=tables)
     parts = " + ".join(f"({products[c].sum():+.3f})" for c in range(len(CHANNELS)))
     ok = abs(value - expected) <= 1e-4 * max(1.0, abs(expected))
-    verdict = ":green[✓ the value in the feature map]" if ok else f":red[differs from the map's {expected:.3f}]"
+    verdict = ":green[✓ the value in the feature map]" if ok else f":red[✗ differs from the map's {expected:.3f}]"
     bias_text = f"bias ({bias:+.3f})" if layer.params.get("bias") is not None else "no bias (this network has none)"
     st.markdown(f"{parts} + {bias_text} = **{value:.3f}** {verdict}")
 
@@ -283,10 +281,12 @@ def _live_filter(ctx, slot: int, start: np.ndarray, start_bias: float, separate:
     # browser a re-render, and this is the part a student waits for after every edit.
     answer = (f"With this as filter {slot + 1}, the network would say: "
               f"<strong>{html.escape(str(ctx.model.classes[top]))}</strong> ({p[top]:.1%}).")
+    activated = after(fmap[None, None])[0, 0]  # (H, W)
+    title = L.KINDS[after.kind].title
     picture_row([
-        (ctx.small, "Input", None),
+        (ctx.small, "Input", None, D.describe_picture(ctx.small, "the input picture")),
         (render.diverging(fmap), "Your filter's feature map",
-         f"Its numbers run from {fmap.min():.2f} to {fmap.max():.2f}."),
-        (render.diverging(after(fmap[None, None])[0, 0], render.symmetric_limit(fmap)),
-         f"After {L.KINDS[after.kind].title}", None)],
+         f"Its numbers run from {fmap.min():.2f} to {fmap.max():.2f}.", D.describe_map(fmap, D.size(fmap.shape))),
+        (render.diverging(activated, render.symmetric_limit(fmap)), f"After {title}", None,
+         D.describe_map(activated, f"your map after {title}"))],
         ctx.px, footer=answer, box_id="pg-result")

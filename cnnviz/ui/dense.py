@@ -8,6 +8,7 @@ import streamlit as st
 
 from cnnviz import layers as L
 from cnnviz import render
+from cnnviz.ui import describe as D
 from cnnviz.ui.common import show, signed_map
 
 INTRO = """
@@ -49,12 +50,19 @@ def _flatten(ctx, maps, vec) -> None:
                 f"Laid end to end they make a list of **{C} × {H} × {W} = {n:,}** numbers.")
     vmax = render.symmetric_limit(maps.output)
     cell = 24 if ctx.presentation else 16
-    show(render.unrolled_map(maps.output[0], vmax, cell), f"Map 1 of {maps.name}, unrolled row by row")
+    first = maps.output[0]
+    show(render.unrolled_map(first, vmax, cell), f"Map 1 of {maps.name}, unrolled row by row",
+         D.describe_map(first, f"Map 1 of {maps.name}") + f"; next to it the same {first.size} numbers in one "
+         f"line, row 1 first, then row 2, up to row {H}",
+         D.numbers_table(first, f"Map 1 of {maps.name}; the list reads it row by row"))
     flat = L.flatten(maps.output[None])[0]  # (C*H*W,)
     same = np.array_equal(flat, vec.output)
     show(render.flattened_maps(maps.output, 10 if ctx.presentation else 8),
          f"All {n:,} numbers: each line is one map; the list goes on line after line."
-         + (" ✓ Same as the flatten layer's output" if same else " ✗ Differs from the flatten layer's output"))
+         + (" ✓ Same as the flatten layer's output" if same else " ✗ Differs from the flatten layer's output"),
+         f"All {C} maps of {maps.name} as {C} lines of {H * W} coloured cells, one line per map, each map read "
+         f"row by row: {n:,} numbers from {flat.min():.2f} to {flat.max():.2f}, "
+         f"{int(np.sum(flat == 0)):,} of them exactly 0 (white)")
     zeros = int(np.sum(vec.output == 0))
     if zeros:
         st.caption(f"{zeros:,} of the {n:,} numbers are exactly 0 (white): those parts of the picture did not "
@@ -114,9 +122,13 @@ def _per_map(ctx, maps, a: dict, name: str) -> None:
     order = order[np.argsort(-per_map[order])]  # the strongest maps, biggest push first
     width = 760 if ctx.presentation else 560
     bar_h = 28 if ctx.presentation else 20
-    show(render.signed_bar_chart([f"map {c + 1}" for c in order], per_map[order], width=width, bar_h=bar_h,
-                                 fmt="{:+.3f}", label_w=90),
-         f"The {len(order)} maps with the biggest parts (of {C})")
+    names = [f"map {c + 1}" for c in order]
+    caption = f"The {len(order)} maps with the biggest parts (of {C})"
+    show(render.signed_bar_chart(names, per_map[order], width=width, bar_h=bar_h, fmt="{:+.3f}", label_w=90),
+         caption, D.describe_bars(names, per_map[order], f"Bars, red to the right and blue to the left of 0: each "
+                                  f"map's part of the score for {name}", "{:+.3f}"),
+         D.list_table(names, per_map[order], f"{caption}: each map's part of the score for {name}", "{:+.3f}",
+                      ("map", "part of the score")))
     st.markdown(f"**The {TOP_MAPS} maps that helped {name} most**, each next to {name}'s weights for it "
                 "and their products (which add up to the bar above).")
     weights = a["weights"].reshape(C, H, W)
@@ -128,9 +140,12 @@ def _per_map(ctx, maps, a: dict, name: str) -> None:
     for slot, c in enumerate(helpers):
         pictures = [signed_map(maps.output[c], px, vm), signed_map(weights[c], px, vw),
                     signed_map(products[c], px, vp)]
+        words = D.describe_equation([f"map {c + 1} of {maps.name} ({H} by {W})", f"{name}'s {H * W} weights for it",
+                                     f"{H * W} products that add up to {per_map[c]:+.3f}"])
         with cols[slot % 2]:
             show(render.equation(pictures, ["×", "="], labels=[f"map {c + 1}", f"weights for {name}",
                                                                 f"sum {per_map[c]:+.3f}"], gap=36,
-                                 font_size=32 if ctx.presentation else 24))
+                                 font_size=32 if ctx.presentation else 24),
+                 alt=f"{words}, each drawn in colours: red positive, blue negative")
     if not helpers:
         st.caption(f"No map pushed the score for {name} up.")

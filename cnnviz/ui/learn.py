@@ -21,8 +21,9 @@ from cnnviz import render
 from cnnviz.data import Dataset, DatasetError, load_dataset
 from cnnviz.jobs import LEARN_LIMITS, SLOTS
 from cnnviz.teaching import LiveConfig, live_plan, teaching_dataset
+from cnnviz.ui import describe as D
 from cnnviz.ui import training
-from cnnviz.ui.common import plain
+from cnnviz.ui.common import page_style, plain
 from cnnviz.ui.sidebar import restore_widget, save_widget
 
 GENERATED = "Shapes and stripes (drawn by cnnviz)"
@@ -107,6 +108,7 @@ def _start(name: str, train: Dataset, test: Dataset) -> None:
 
 
 def render_learn() -> None:
+    page_style()
     st.title("Watch it learn")
     st.markdown(INTRO)
     if training.show_other_job("learn", "Your own classes are training (on the page *Teach your own "
@@ -119,7 +121,8 @@ def render_learn() -> None:
     with right:
         st.image(_preview(name, train), caption=f"Some of the {len(train):,} practice pictures "
                  f"({len(train.classes)} classes; {len(test):,} more are kept aside to test it)",
-                 output_format="PNG")
+                 output_format="PNG",
+                 alt=D.describe_samples(train.classes[:10], "Practice pictures, a row for each class", 8))
     with left:
         steps_per_pass = -(-len(train) // LiveConfig.batch_size)
         restore_widget("learn_passes", LiveConfig.epochs)

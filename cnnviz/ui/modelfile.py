@@ -15,7 +15,7 @@ import streamlit as st
 
 from cnnviz.model import DEFAULT_MODEL_PATH, Model, ModelError, load_model, trace
 from cnnviz.ui import pages, state
-from cnnviz.ui.common import plain
+from cnnviz.ui.common import page_style, plain
 from cnnviz.ui.walkable import check_walkable
 
 MAX_MB = 5  # a Tiny-VGG file is well under 1 MB
@@ -73,6 +73,7 @@ def _read_new_upload(file) -> None:
 
 
 def render_modelfile() -> None:
+    page_style()
     st.title("Your own model file")
     st.markdown(INTRO)
     _current()

@@ -12,11 +12,11 @@ from functools import partial
 import numpy as np
 import pandas as pd
 import streamlit as st
-from streamlit_image_coordinates import streamlit_image_coordinates
 
 from cnnviz import layers as L
 from cnnviz import render
-from cnnviz.ui.common import clicked_cell, seeded_slider, show, signed_map
+from cnnviz.ui import describe as D
+from cnnviz.ui.common import clickable, clicked_cell, seeded_slider, show, signed_map
 
 # Layers that read windows but have no weights of their own: the pools.
 POOLS = tuple(name for name, kind in L.KINDS.items() if kind.geometry is not None and not kind.params)
@@ -154,8 +154,9 @@ def _explorer(ctx) -> None:
     selected = (name, st.session_state.get(f"ov_map_{name}", 1) - 1)
     data = _overview_png(key, scale, selected, ctx.stages, ctx.model.classes, ctx.small)
     st.caption(LEGEND)
-    streamlit_image_coordinates(_Png(data), width="stretch", key="ov_click", cursor="pointer",
-                                on_click=partial(_on_click, boxes, size, names))
+    words = D.describe_overview(overview_columns(ctx.stages, ctx.small), ctx.model.classes, ctx.probabilities)
+    clickable(_Png(data), "ov_click", f"{words}; map {selected[1] + 1} of {selected[0]} is framed, and opens below",
+              width="stretch", cursor="pointer", on_click=partial(_on_click, boxes, size, names))
     st.subheader("Pick any map")
     _close_up(ctx, names, name)
 
@@ -189,11 +190,13 @@ def _close_up(ctx, names: list[str], default: str) -> None:
     left, mid, right = st.columns([1, 1, 1.5])
     with left:
         pic = render.outline(render.upscale(ctx.small, px), box, ctx.small.shape[:2], width=3)
-        show(pic, f"This number looks at a {rh}x{rw} patch of the picture")
+        show(pic, f"This number looks at a {rh}x{rw} patch of the picture",
+             D.describe_picture(ctx.small, "The input picture", box=box, box_name="patch"))
     with mid:
         m = signed_map(stage.output[k], px, render.symmetric_limit(stage.output))
         show(render.outline(m, (i, j, i + 1, j + 1), (H, W)),
-             f"{name}, map {k + 1}: {stage.output[k, i, j]:.3f} at row {i + 1}, column {j + 1}")
+             f"{name}, map {k + 1}: {stage.output[k, i, j]:.3f} at row {i + 1}, column {j + 1}",
+             D.describe_map(stage.output[k], f"Map {k + 1} of {name}", "{:.3f}", mark=(i, j)))
     CLOSE_UPS.get(stage.kind, _no_arithmetic)(ctx, stage, prev, k, i, j, right)
 
 
@@ -268,8 +271,13 @@ def _channel_detail(ctx, stage, prev, a: dict, chans: list[str], where: tuple) -
     grids = [render.number_grid(a["window"][c], win_colors, cell),
              render.number_grid(kernel, render.diverging(kernel), cell),
              render.number_grid(products, render.diverging(products), cell)]
-    show(render.equation(grids, ["×", "="], labels=[f"window of {prev.name} {chans[c]}", "kernel",
-                                                     f"sum = {a['partial'][c]:+.4f}"]))
+    source = f"{prev.name} {chans[c]}"
+    alt = (f"The {D.size(kernel.shape)} window of {source} times the kernel gives {kernel.size} products, "
+           f"which add up to {a['partial'][c]:+.4f}; the numbers are in the table that follows"
+           + ("; grey cells are padding outside the map, counted as 0" if a["padded"].any() else ""))
+    show(render.equation(grids, ["×", "="], labels=[f"window of {source}", "kernel",
+                                                     f"sum = {a['partial'][c]:+.4f}"]),
+         alt=alt, table=D.products_table(a["window"][c], kernel, f"Window of {source} × kernel = product"))
     if a["padded"].any():
         st.caption("Grey cells lie outside the map: the padding, which counts as 0.")
     return c
@@ -291,7 +299,8 @@ def _source_maps(ctx, stage, prev, c: int, i: int, j: int) -> None:
             tile = render.outline(tile, (0, 0, H, W), (H, W), color=(255, 120, 0), width=3)
         tiles.append(tile)
     show(render.mosaic(tiles, cols, pad=3, labels=_channel_names(prev)),
-         f"It came from all {C} maps of {prev.name}; the yellow squares are the window")
+         f"It came from all {C} maps of {prev.name}; the yellow squares are the window",
+         D.describe_mosaic(x, prev.name, box, framed=c))
 
 
 # ---------------------------------------------------------------- pools and activations: one map in, one out
@@ -329,10 +338,13 @@ def _one_map_check(ctx, stage, prev, k, i, j, right, window, value, text, box, s
     x = prev.output[k]
     with right:
         src = signed_map(x, ctx.px, render.symmetric_limit(prev.output))
-        show(render.outline(src, box, x.shape), f"It came from {prev.name}, map {k + 1}")
+        show(render.outline(src, box, x.shape), f"It came from {prev.name}, map {k + 1}",
+             D.describe_map(x, f"Map {k + 1} of {prev.name}", box=box))
     cell = 60 if ctx.presentation else 44
+    what = f"The numbers of map {k + 1} of {prev.name} that {stage.name} reads at {D.where(i, j)}"
     show(render.number_grid(window, render.diverging(window, render.symmetric_limit(prev.output)), cell,
-                            highlight=spot))
+                            highlight=spot),
+         alt=D.describe_numbers(window, what, mark=spot), table=D.numbers_table(window, what))
     ok = np.isclose(value, stage.output[k, i, j], rtol=1e-4, atol=1e-6)
     st.markdown(f"{text}  \n{'✓' if ok else '✗'} The map holds **{float(stage.output[k, i, j]):.4f}**.")
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import streamlit as st
-from streamlit_image_coordinates import streamlit_image_coordinates
 
 from cnnviz import render
-from cnnviz.ui.common import clicked_cell, preview, show
+from cnnviz.ui import describe as D
+from cnnviz.ui.common import clickable, position, preview, show
 
 ZOOM = 5  # the zoomed grid shows ZOOM x ZOOM pixels around the chosen one
 
@@ -17,7 +17,8 @@ def render_input(ctx) -> None:
         "A computer sees a picture as a grid of tiny squares called **pixels**. Each pixel is three "
         "numbers from 0 to 255: how much **red**, **green** and **blue** light it has. This network "
         f"looks at every picture shrunk to **{ctx.small.shape[1]}x{ctx.small.shape[0]} pixels**, so it "
-        f"starts from {ctx.small.size:,} numbers. **Click any pixel** of the small picture to read its numbers."
+        f"starts from {ctx.small.size:,} numbers. **Click any pixel** of the small picture (or move the Row and "
+        "Column sliders) to read its numbers."
     )
     _pixel_explorer(ctx)
     st.subheader("Three colour planes")
@@ -27,24 +28,26 @@ def render_input(ctx) -> None:
     w = ctx.px
     for c, (name, col) in enumerate(zip(("Red", "Green", "Blue"), cols)):
         with col:
-            show(render.upscale(render.channel_plane(ctx.small, c), w), f"{name} plane")
+            show(render.upscale(render.channel_plane(ctx.small, c), w), f"{name} plane", D.describe_plane(ctx.small, c))
 
 
 @st.fragment
 def _pixel_explorer(ctx) -> None:
     small = ctx.small
     h, w = small.shape[:2]
+    i, j = position("px", (h, w), labels=("Pixel row", "Pixel column"))
     left, right = st.columns([1, 1])
     with left:
         st.markdown("**What you gave it**")
         big = min(ctx.px + 96, 420)
         st.image(preview(ctx.picture, big, big), width="content",
-                 output_format="PNG" if max(ctx.picture.shape[:2]) < big else "JPEG")  # sharp pixels, light photos
-    i, j = clicked_cell(st.session_state.get("px_click"), (h, w)) or (h // 2, w // 2)
+                 output_format="PNG" if max(ctx.picture.shape[:2]) < big else "JPEG",  # sharp pixels, light photos
+                 alt=D.describe_picture(ctx.picture, f"The picture you gave it ({str(ctx.picture_name)[:60]})"))
     with right:
         st.markdown(f"**What the network sees: {w}x{h} pixels**")
         big = render.outline(render.upscale(small, ctx.px + 96), (i, j, i + 1, j + 1), (h, w), width=2)
-        streamlit_image_coordinates(big, key="px_click", cursor="crosshair", png_compression_level=1)
+        clickable(big, "px_click", D.describe_picture(small, "The picture as the network sees it", mark=(i, j)),
+                  cursor="crosshair", png_compression_level=1)
     r, g, b = (int(v) for v in small[i, j])
     x = ctx.stages[0].output[:, i, j]
     st.markdown(
@@ -66,6 +69,9 @@ def _zoom_grids(small: np.ndarray, i: int, j: int) -> None:
     cols = st.columns(3)
     for c, (name, col) in enumerate(zip(("Red", "Green", "Blue"), cols)):
         with col:
-            grid = render.number_grid(patch[..., c].astype(float), render.channel_plane(patch, c), cell=46,
-                                      fmt="{:.0f}", highlight=(i - r0, j - c0))
-            show(grid, f"{name} numbers around it")
+            values = patch[..., c].astype(float)
+            grid = render.number_grid(values, render.channel_plane(patch, c), cell=46, fmt="{:.0f}",
+                                      highlight=(i - r0, j - c0))
+            what = f"{name} numbers of the {ZOOM} by {ZOOM} pixels from {D.where(r0, c0)}"
+            show(grid, f"{name} numbers around it", D.describe_numbers(values, what, "{:.0f}", (i - r0, j - c0)),
+                 D.numbers_table(values, f"{what} (rows and columns of this patch)", "{:.0f}"))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import streamlit as st
-from streamlit_image_coordinates import streamlit_image_coordinates
 
 from cnnviz import layers as L
 from cnnviz import render
 from cnnviz.model import Stage
-from cnnviz.ui.common import clicked_cell, new_click, seeded_slider, show, signed_map
+from cnnviz.ui import describe as D
+from cnnviz.ui.common import clickable, clicked_cell, new_click, seeded_slider, show, signed_map
 from cnnviz.ui.state import Context
 
 # CNN Explainer's kind of example: whole numbers, one clear winner in every 2x2 window.
@@ -91,11 +91,16 @@ def _worked_example(ctx: Context) -> None:
     cell = 70 if ctx.presentation else 60
     a, arrow, b, words = st.columns([1.5, 0.5, 0.8, 1.5], vertical_alignment="center")
     with a:
+        inside = D.describe_box((2 * wr, 2 * wc, 2 * wr + 2, 2 * wc + 2))
+        what = (f"4 by 4 input, cut into four 2 by 2 windows; the {WINDOWS[w]} one ({inside}) is coloured "
+                f"strongly and its largest number, {window.max():.0f}, is framed")
         show(render.number_grid(EXAMPLE, colors_in, cell=cell, fmt="{:.0f}", highlight=(2 * wr + i, 2 * wc + j)),
-             "4x4 input: four 2x2 windows")
+             "4x4 input: four 2x2 windows", what, D.numbers_table(EXAMPLE, "The 4 by 4 input", "{:.0f}"))
     arrow.markdown("<div style='text-align:center;font-size:1.6rem'>→ max →</div>", unsafe_allow_html=True)
     with b:
-        show(render.number_grid(out, colors_out, cell=cell, fmt="{:.0f}", highlight=(wr, wc)), "2x2 result")
+        show(render.number_grid(out, colors_out, cell=cell, fmt="{:.0f}", highlight=(wr, wc)), "2x2 result",
+             D.describe_numbers(out, "The 2 by 2 result, one number per window", "{:.0f}", (wr, wc)),
+             D.numbers_table(out, "The 2 by 2 result", "{:.0f}"))
     with words:
         nums = ", ".join(f"{v:.0f}" for v in window.ravel())
         st.markdown(f"The **{WINDOWS[w]}** window holds {nums}. The largest is **{window.max():.0f}**, "
@@ -125,15 +130,12 @@ def _explorer(ctx: Context, src: Stage, pooled: Stage) -> None:
     _window_from_click((rows_out, cols_out))
     k = st.slider(f"Which map of {src.name}?", 1, C, 1, key="pool_map") - 1
     kh, kw, stride, padding = L.KINDS[layer.kind].geometry(layer.params, layer.options)
-    if ctx.presentation:
-        r, c = st.session_state.get("pool_row", 1) - 1, st.session_state.get("pool_col", 1) - 1
-        compare = False
-    else:
-        busy = busy_window(x[k], kh, stride) if "pool_row" not in st.session_state else (1, 1)
-        s1, s2, s3 = st.columns([1, 1, 0.8], vertical_alignment="bottom")
-        r = seeded_slider(s1, "Window row", 1, rows_out, busy[0], "pool_row") - 1
-        c = seeded_slider(s2, "Window column", 1, cols_out, busy[1], "pool_col") - 1
-        compare = s3.toggle("Compare with average pooling", key="pool_avg")
+    # The window sliders show in every mode: they are the keyboard's way to move the window.
+    busy = busy_window(x[k], kh, stride) if "pool_row" not in st.session_state else (1, 1)
+    s1, s2, s3 = st.columns([1, 1, 0.8], vertical_alignment="bottom")
+    r = seeded_slider(s1, "Window row", 1, rows_out, busy[0], "pool_row") - 1
+    c = seeded_slider(s2, "Window column", 1, cols_out, busy[1], "pool_col") - 1
+    compare = False if ctx.presentation else s3.toggle("Compare with average pooling", key="pool_avg")
 
     m, p = x[k], y[k]
     vmax = render.symmetric_limit(m)
@@ -146,21 +148,27 @@ def _explorer(ctx: Context, src: Stage, pooled: Stage) -> None:
     w_out = w_in * p.shape[1] // m.shape[1]
     box = L.window_box(r, c, kh, kw, stride, padding)
     cols = st.columns([1.4, 0.8, 0.8, 1.2] if compare else [1.4, 0.8, 1.4])
+    inside = (max(box[0], 0), max(box[1], 0), min(box[2], m.shape[0]), min(box[3], m.shape[1]))
     with cols[0]:
         big = frame(signed_map(m, w_in, vmax), box, m.shape)
-        streamlit_image_coordinates(big, width=big.width, key="pool_click", png_compression_level=1,
-                                    cursor="pointer")
-        st.caption(f"{src.name}, map {k + 1}: {m.shape[0]}x{m.shape[1]}. Click it to move the window.")
+        clickable(big, "pool_click", D.describe_map(m, f"Map {k + 1} of {src.name}", box=inside),
+                  width=big.width, png_compression_level=1, cursor="pointer")
+        st.caption(f"{src.name}, map {k + 1}: {m.shape[0]}x{m.shape[1]}. Click it (or use the sliders) to move "
+                   "the window.")
     with cols[1]:
-        show(frame(signed_map(p, w_out, vmax), (r, c, r + 1, c + 1), p.shape), f"Max pooled: {p.shape[0]}x{p.shape[1]}")
+        show(frame(signed_map(p, w_out, vmax), (r, c, r + 1, c + 1), p.shape), f"Max pooled: {p.shape[0]}x{p.shape[1]}",
+             D.describe_map(p, f"Map {k + 1} after max pooling", mark=(r, c)))
     if compare:
         avg = L.avg_pool2d(m[None, None], kh, stride)[0, 0]  # (H', W')
         with cols[2]:
             show(frame(signed_map(avg, w_out, vmax), (r, c, r + 1, c + 1), avg.shape),
-                 f"Average pooled: {avg.shape[0]}x{avg.shape[1]}")
+                 f"Average pooled: {avg.shape[0]}x{avg.shape[1]}",
+                 D.describe_map(avg, f"Map {k + 1} after average pooling", mark=(r, c)))
     with cols[-1]:
+        what = f"The window of map {k + 1} at {D.where(r, c)} of the pooled map"
         show(render.number_grid(window, render.diverging(window, vmax), cell=80 if ctx.presentation else 64,
-                                highlight=(int(i), int(j))), "The window (kept number framed)")
+                                highlight=(int(i), int(j))), "The window (kept number framed)",
+             D.describe_numbers(window, what, mark=(int(i), int(j))), D.numbers_table(window, what))
         nums = ", ".join(f"{v:.2f}" for v in window.ravel())
         st.markdown(f"max({nums}) = **{kept:.2f}**")
         if np.isclose(kept, stored, rtol=0, atol=1e-6):
@@ -171,7 +179,7 @@ def _explorer(ctx: Context, src: Stage, pooled: Stage) -> None:
         if compare:
             st.markdown(f"average = ({' + '.join(f'{v:.2f}' for v in window.ravel())}) / {window.size} "
                         f"= **{window.mean():.2f}**")
-    show(render.legend(vmax, width=ctx.px))
+    show(render.legend(vmax, width=ctx.px), alt=D.describe_legend(vmax))
     if compare:
         st.markdown(AVERAGE)
     _later_pools(ctx, pooled.name)

@@ -6,6 +6,7 @@ import streamlit as st
 
 from cnnviz import render, samples
 from cnnviz.images import MAX_BYTES
+from cnnviz.ui import describe as D
 from cnnviz.ui import state
 from cnnviz.ui.common import plain, preview
 
@@ -20,7 +21,8 @@ def _gallery(names: tuple) -> bytes:
 
 def _pick_sample() -> None:
     names = samples.sample_names()
-    st.image(_gallery(tuple(names)), width="stretch", output_format="PNG")  # "auto" re-encodes it as JPEG
+    st.image(_gallery(tuple(names)), width="stretch", output_format="PNG",  # "auto" re-encodes it as JPEG
+             alt=D.describe_samples(names, "The sample pictures, to choose from in the list below"))
     current = st.session_state.get("sample", state.DEFAULT_SAMPLE)
     choice = st.selectbox("Sample picture", names, index=names.index(current) if current in names else 0,
                           key="sample_choice")
@@ -98,7 +100,8 @@ def render_sidebar() -> bool:
             _accept_file(f, "webcam photo")
         name, picture = state.current_picture()
         st.image(preview(picture, 320, 320), caption=f"Now showing: {plain(name, 60)}", width="content",
-                 output_format="PNG" if max(picture.shape[:2]) < 320 else "JPEG")  # crisp small ones, light photos
+                 output_format="PNG" if max(picture.shape[:2]) < 320 else "JPEG",  # crisp small ones, light photos
+                 alt=D.describe_picture(picture, f"The picture in use ({str(name)[:60]})"))
         if not presentation:
             _model_facts()
     return presentation

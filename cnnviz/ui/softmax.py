@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from cnnviz import render
+from cnnviz.ui import describe as D
 from cnnviz.ui.common import fmt_prob, show
 
 INTRO = """
@@ -56,15 +57,18 @@ def render_softmax(ctx) -> None:
     st.success(f"### The network's answer: {classes[winner]}, {fmt_prob(t['probs'][winner])}")
 
     chart = _sorted_chart(classes, t["probs"], ctx.presentation)
+    order = np.argsort(-t["probs"])
+    names, shares = [classes[k] for k in order], t["probs"][order]
+    alt = D.describe_bars(names, shares, "Bars, one per class, most likely first", limit=len(names))
     if ctx.presentation:  # the chart first and wide, the table under it
-        show(chart, "All classes, most likely first")
+        show(chart, "All classes, most likely first", alt)
         _table(classes, logits, t)
     else:
         left, right = st.columns([1.1, 1])
         with left:
             _table(classes, logits, t)
         with right:
-            show(chart, "All classes, most likely first")
+            show(chart, "All classes, most likely first", alt)
 
     same = np.allclose(t["probs"], probs, rtol=1e-4, atol=1e-6)
     adds_up = np.isclose(t["probs"].sum(), 1.0) and np.isclose(float(np.sum(probs, dtype=np.float64)), 1.0)

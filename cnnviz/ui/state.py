@@ -13,7 +13,7 @@ from cnnviz.images import ImageError, fit_to_input, load_image
 from cnnviz.layers import ACTIVATIONS
 from cnnviz.model import Model, Stage, load_model, trace
 
-STEPS = ("Pixels", "Convolution", "ReLU", "Max pooling", "Deeper layers", "Fully connected", "Softmax")
+STEPS = ("Pixels", "Convolution", "ReLU", "Max pooling", "Deeper layers", "Fully connected", "Softmax", "Why?")
 DEFAULT_SAMPLE = "cat-chelsea"
 
 

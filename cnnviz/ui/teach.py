@@ -12,15 +12,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
-from PIL import ImageOps
 
 from cnnviz import render
 from cnnviz.images import ImageError, fit_to_input, load_image
 from cnnviz.jobs import SLOTS, TEACH_LIMITS
 from cnnviz.model import forward
 from cnnviz.teaching import TeachConfig, draw, teach_plan
+from cnnviz.ui import describe as D
 from cnnviz.ui import state, training
-from cnnviz.ui.common import plain, show
+from cnnviz.ui.common import page_script, plain, show
 from cnnviz.ui.sidebar import UPLOAD_TYPES, restore_widget, save_widget, set_widget
 
 MIN_CLASSES, MAX_CLASSES = 2, 5
@@ -28,7 +28,6 @@ MIN_PICTURES, MAX_PICTURES = 5, 30  # per class; the cap bounds one student's me
 NAME_LENGTH = 20
 NAME_PATTERN = re.compile(r"^[^\W_](?:[^\W_]|[ '-])*$")  # letters and digits (any script), spaces, - and '
 THUMB = 64  # pixels: what is kept of each picture besides the model's 32x32
-GREEN, RED = (40, 160, 60), (214, 40, 40)
 EXAMPLES = {"stripes": "vertical stripes", "circles": "circles", "checkerboards": "checkerboards"}
 
 INTRO = f"""
@@ -115,38 +114,44 @@ def fill_examples(seed: int | None = None) -> None:
         pictures()[slot] = [make_picture(draw(kind, rng)) for _ in range(12)]
 
 
-def _class_box(slot: int, disabled: bool) -> str:
+def _class_box(slot: int, disabled: bool, names: dict) -> str:
+    """One class: its name, uploader, webcam and pictures. Adds the accessible names of its buttons to `names`."""
     with st.container(border=True, height="stretch"):
         restore_widget(f"teach_name_{slot}", "")
         name = st.text_input(f"Class {slot + 1}", key=f"teach_name_{slot}", max_chars=NAME_LENGTH + 10,
                              placeholder="a name, e.g. thumbs up", disabled=disabled)
         save_widget(f"teach_name_{slot}", name)
         name = name.strip()
-        files = st.file_uploader("Add pictures", type=UPLOAD_TYPES, accept_multiple_files=True,
+        # Every class's controls have their own names (three uploaders called "Add pictures" could not be told apart).
+        files = st.file_uploader(f"Add pictures to class {slot + 1}", type=UPLOAD_TYPES, accept_multiple_files=True,
                                  key=f"teach_up_{slot}", disabled=disabled)
         photo = None
-        if st.toggle("Use the webcam", key=f"teach_cam_on_{slot}", disabled=disabled):
-            photo = st.camera_input("Take a photo: each one is added", key=f"teach_cam_{slot}")
+        if st.toggle(f"Use the webcam for class {slot + 1}", key=f"teach_cam_on_{slot}", disabled=disabled):
+            photo = st.camera_input(f"Take a photo for class {slot + 1}: each one is added", key=f"teach_cam_{slot}")
         for error in add_files(slot, list(files or []) + [photo]):
             st.error(error)
-        _thumbnails(slot, name, disabled)
+        _thumbnails(slot, name, disabled, names)
     return name
 
 
-def _thumbnails(slot: int, name: str, disabled: bool) -> None:
+def _thumbnails(slot: int, name: str, disabled: bool, names: dict) -> None:
     pics = pictures().get(slot, [])
     n = len(pics)
     need = "" if n >= MIN_PICTURES else f" (needs at least {MIN_PICTURES})"
     st.markdown(f"**{n} picture{'s' * (n != 1)}**{need}")
+    whose = f"class {slot + 1}" + (f" ({name[:30]})" if name else "")
     per_row = 4
     for row in range(0, n, per_row):
         cols = st.columns(per_row)
-        for col, p in zip(cols, pics[row:row + per_row]):
-            col.image(render.png(render.upscale(p.thumb, THUMB)), output_format="PNG", width="stretch")
+        for k, (col, p) in enumerate(zip(cols, pics[row:row + per_row]), start=row + 1):
+            col.image(render.png(render.upscale(p.thumb, THUMB)), output_format="PNG", width="stretch",
+                      alt=D.describe_picture(p.thumb, f"Picture {k} of {whose}"))
             col.button("✕", key=f"teach_rm_{p.id}", width="stretch", on_click=_remove, args=(slot, p.id),
                        disabled=disabled, help=f"Remove this picture from {plain(name or 'this class', 30)}")
+            names[f"teach_rm_{p.id}"] = f"Remove picture {k} from {whose}"
     if n:
         st.button("Remove all", key=f"teach_clear_{slot}", on_click=_clear, args=(slot,), disabled=disabled)
+        names[f"teach_clear_{slot}"] = f"Remove all {n} pictures from {whose}"
 
 
 def _start(names: list[str], transfer: bool) -> None:
@@ -170,10 +175,11 @@ def render_teach() -> None:
     save_widget("teach_n", n)
     b.button("Try it with drawn examples (stripes, circles, checkerboards)", on_click=fill_examples,
              key="teach_examples", disabled=running)
-    names = []
+    names, button_names = [], {}
     for slot, col in enumerate(st.columns(n)):
         with col:
-            names.append(_class_box(slot, running))
+            names.append(_class_box(slot, running, button_names))
+    page_script(names=button_names)
     problems = check_names(names) + [
         f"{plain(nm or f'Class {k + 1}', 30)} needs {MIN_PICTURES - len(pictures().get(k, []))} more picture(s)."
         for k, nm in enumerate(names) if len(pictures().get(k, [])) < MIN_PICTURES]
@@ -202,10 +208,10 @@ def _held_out(job) -> None:
     p = forward(model, model.normalize(held.images))  # (N, K)
     guess = p.argmax(1)
     right = guess == held.labels
-    # a green frame for right, a red one for wrong (the default font has no tick or cross)
-    tiles = [ImageOps.expand(render.upscale(img, 96), border=5, fill=GREEN if ok else RED)
-             for img, ok in zip(held.images, right)]
+    # right and wrong each by a mark and a word as well as a colour (blue and orange, told apart by everyone)
+    tiles = [render.verdict_tile(img, ok) for img, ok in zip(held.images, right)]
     st.markdown(f"**The {len(held)} pictures kept aside, and what your network says they are:** "
-                f"{int(right.sum())} right (green frame), {int((~right).sum())} wrong (red frame).")
-    show(render.mosaic(tiles, cols=min(10, len(tiles)), pad=6, labels=[held.classes[g][:14] for g in guess],
-                       label_size=13))
+                f"{int(right.sum())} right (✓, blue frame), {int((~right).sum())} wrong (✗, orange frame).")
+    truth, said = [held.classes[t] for t in held.labels], [held.classes[g] for g in guess]
+    show(render.mosaic(tiles, cols=min(10, len(tiles)), pad=6, labels=[g[:14] for g in said], label_size=13),
+         alt=D.describe_verdicts(truth, said, right))

@@ -15,6 +15,7 @@ from cnnviz.data import Dataset
 from cnnviz.jobs import ENDINGS, SLOTS, Busy, Limits, TrainingJob
 from cnnviz.model import Model, forward, save_model
 from cnnviz.teaching import Plan
+from cnnviz.ui import describe as D
 from cnnviz.ui import sidebar, state
 from cnnviz.ui.common import show
 from cnnviz.ui.pages import walkthrough_page
@@ -84,15 +85,17 @@ def progress(job: TrainingJob) -> None:
     loss_top = math.ceil(max([2.0] + [p.loss for p in points[:3] if np.isfinite(p.loss)]) / 0.4) * 0.4
     a, b, c = st.columns(3)
     with a:
-        show(render.curves([("loss on practice pictures", xs, [p.loss for p in points], RED)],
-                           job.steps, (0.0, loss_top), "Loss (lower is better)"),
-             "How wrong it is on the pictures it practises on")
+        loss = [("loss on practice pictures", xs, [p.loss for p in points], RED)]
+        show(render.curves(loss, job.steps, (0.0, loss_top), "Loss (lower is better)"),
+             "How wrong it is on the pictures it practises on",
+             D.describe_curves("Loss (lower is better)", loss, job.steps))
     with b:
         series = [("practice", xs, [p.accuracy for p in points], RED)]
         if tests:
             series.append(("test (never practised on)", [s for s, _ in tests], [v for _, v in tests], BLUE))
         show(render.curves(series, job.steps, (0.0, 1.0), "Accuracy (higher is better)", fmt="{:.0%}"),
-             "Share of pictures it gets right")
+             "Share of pictures it gets right", D.describe_curves("Accuracy (higher is better)", series, job.steps,
+                                                                  "{:.0%}"))
     with c:
         _filters(job)
 
@@ -103,7 +106,8 @@ def _filters(job: TrainingJob) -> None:
     cols = min(4 if len(job.filters) <= 8 else 8, len(job.filters))
     for title, w in (("At the start", job.first_filters), (f"Now, after {job.step} steps", job.filters)):
         st.caption(f"{title}: the {len(w)} first-layer filters")
-        show(render.mosaic([render.filter_picture(f, size).resize((size, size)) for f in w], cols=cols, pad=3))
+        show(render.mosaic([render.filter_picture(f, size).resize((size, size)) for f in w], cols=cols, pad=3),
+             alt=D.describe_filter_mosaic(np.asarray(w), f"The first-layer filters {title[0].lower()}{title[1:]}"))
     if frozen:
         st.caption("These filters come from the shipped network and stay as they are (frozen): "
                    "only the later layers learn.")
@@ -134,7 +138,7 @@ def finished(job: TrainingJob, picture_name: str, file_name: str, details=None) 
         st.success(f"**Done.** {why} {job.step} steps in {job.elapsed:.0f} s.")
     if job.test_accuracy is not None:
         n = len(job.plan.test)
-        st.markdown(f"### It gets {job.test_accuracy:.0%} of {n} test pictures right\n"
+        st.markdown(f"## It gets {job.test_accuracy:.0%} of {n} test pictures right\n"  # h2: under the page's title
                     "Test pictures are pictures it never practised on: the fair way to measure it.")
     if details is not None:
         details(job)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -174,3 +175,67 @@ def serve(app: str, port: int, log_dir: Path, extra_args: tuple = ()):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+# ---------------------------------------------------------------- accessibility (axe-core)
+
+AXE_JS = Path(__file__).with_name("axe.min.js")  # axe-core 4.14.1, vendored with its licence header (MPL-2.0)
+A11Y_DIR = PROJECT_ROOT / "artifacts" / "a11y"
+FAILING_IMPACTS = ("critical", "serious")
+
+# Frames of components (streamlit-image-coordinates, st.components.v1.html) are checked too: wait until
+# each has its document and pictures, and every clickable picture has the alt text the page script gives it.
+_FRAMES_READY_JS = """() => [...document.querySelectorAll('iframe')].every(f => {
+    let d; try { d = f.contentDocument; } catch (e) { return true; }
+    if (!d || d.readyState !== 'complete' || d.location.href === 'about:blank' && !f.srcdoc) return false;
+    return [...d.images].every(i => i.complete);
+  }) && [...document.querySelectorAll('[data-alt-for]')].every(p => {
+    const f = document.querySelector('.st-key-' + CSS.escape(p.dataset.altFor) + ' iframe');
+    const img = f && f.contentDocument && f.contentDocument.getElementById('image');
+    return !f || (img && img.alt === p.textContent.trim());
+  })"""
+
+_RUN_AXE_JS = """async allowed => {
+    const r = await axe.run(document, {iframes: true, frameWaitTime: 10000, elementRef: true,
+                                        resultTypes: ['violations']});
+    return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => ({
+        target: n.target, html: n.html.slice(0, 300), summary: n.failureSummary,
+        allowed: (allowed.find(([rule, sel]) => rule === v.id && n.element && n.element.matches(sel)) || [])[2]
+                 || null}))}));
+  }"""
+
+
+def _inject_axe(page) -> None:
+    source = AXE_JS.read_text()
+    for frame in page.frames:
+        try:
+            if not frame.evaluate("() => !!window.axe"):
+                frame.evaluate(source)
+        except Exception:  # a frame that went away during a rerun: it is not on the page any more
+            pass
+
+
+def axe_violations(page) -> list[dict]:
+    """Run axe-core (every rule but the experimental ones) on the page and its frames; return its violations:
+    [{id, impact, help, nodes: [{target, html, summary, allowed (the reason, or None)}]}]."""
+    from tests.e2e.a11y_allowed import ALLOWED
+
+    wait_idle(page)
+    page.wait_for_function(_FRAMES_READY_JS, timeout=30000)
+    page.evaluate(_TWO_FRAMES_JS)
+    _inject_axe(page)
+    return page.evaluate(_RUN_AXE_JS, [list(a) for a in ALLOWED])
+
+
+def check_a11y(page, state_name: str) -> list[dict]:
+    """Check the page as it is now with axe-core; fail on any critical or serious violation the app causes
+    (those allowed by a11y_allowed.py, by rule and element, aside). Every violation of every impact is
+    saved to artifacts/a11y/STATE_NAME.json. Returns the violations."""
+    violations = axe_violations(page)
+    A11Y_DIR.mkdir(parents=True, exist_ok=True)
+    (A11Y_DIR / f"{state_name}.json").write_text(json.dumps(violations, indent=1))
+    failing = [f"{v['id']} ({v['impact']}): {v['help']}\n    at {n['target']}\n    {n['html'][:200]}\n    "
+               + (n["summary"] or "").replace("\n", "\n    ")
+               for v in violations if v["impact"] in FAILING_IMPACTS for n in v["nodes"] if not n["allowed"]]
+    assert not failing, f"{state_name}: {len(failing)} accessibility failure(s) (axe-core):\n" + "\n".join(failing)
+    return violations

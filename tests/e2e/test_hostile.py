@@ -1,6 +1,7 @@
 """What students throw at the app, in a real browser: files that are not pictures, a broken JPEG,
 a hostile link and hostile model files. Each ends in a plain message (never an exception box or a
-script running), the next good upload works, and no request leaves the machine."""
+script running), the next good upload works, no request leaves the machine, and every state passes
+axe-core (no critical or serious accessibility failure)."""
 
 import io
 import re
@@ -11,7 +12,7 @@ from PIL import Image
 
 from cnnviz import images
 from cnnviz import model as M
-from tests.e2e.helpers import assert_no_exception, external_requests, screenshot, wait_idle
+from tests.e2e.helpers import assert_no_exception, check_a11y, external_requests, screenshot, wait_idle
 
 TIMEOUT = 60000  # ms; the machine is shared
 
@@ -68,6 +69,7 @@ def test_bad_uploads_give_a_message_and_the_next_good_upload_works(page, app_ser
     assert page.get_by_text(images.NOT_A_PICTURE).count() == 1
     assert sidebar.get_by_text("Now showing: cat-chelsea").count() == 1  # the previous picture stays
     screenshot(page, "hostile-html-as-png")
+    check_a11y(page, "hostile-html-as-png")
 
     jpeg = _jpeg()
     _upload(page, "half.jpg", jpeg[: len(jpeg) // 2], "image/jpeg")
@@ -76,6 +78,7 @@ def test_bad_uploads_give_a_message_and_the_next_good_upload_works(page, app_ser
     assert_no_exception(page)
     assert page.get_by_text(images.NOT_A_PICTURE).count() == 0  # only the latest file's message
     screenshot(page, "hostile-truncated-jpeg")
+    check_a11y(page, "hostile-truncated-jpeg")
 
     _upload(page, "green.png", _png((20, 200, 60)), "image/png")
     sidebar.get_by_text("Now showing: green.png").wait_for(timeout=TIMEOUT)
@@ -84,6 +87,7 @@ def test_bad_uploads_give_a_message_and_the_next_good_upload_works(page, app_ser
     assert page.get_by_text(images.BROKEN).count() == 0
     assert page.locator('[data-testid="stAlertContentError"]').count() == 0
     screenshot(page, "hostile-good-png-after")
+    check_a11y(page, "hostile-good-png-after")
 
     # A 1x5000 strip is a fine picture, but drawn at a column's width it would be 1.6 million pixels tall.
     strip = io.BytesIO()
@@ -96,6 +100,7 @@ def test_bad_uploads_give_a_message_and_the_next_good_upload_works(page, app_ser
         + '[data-testid="stSidebarContent"]')].map(e => e.scrollHeight)""")
     assert max(heights) < 4000, heights
     screenshot(page, "hostile-strip")
+    check_a11y(page, "hostile-strip")
 
     assert dialogs == [] and page.errors == []
     assert external_requests(page.requests, app_server) == []
@@ -110,6 +115,7 @@ def test_a_hostile_link_falls_back_to_step_one_and_the_default_sample(page, app_
     page.wait_for_url(re.compile(r"step=1&sample=cat-chelsea"), timeout=TIMEOUT)  # the link is rewritten
     assert "script" not in page.url and "passwd" not in page.url
     screenshot(page, "hostile-link")
+    check_a11y(page, "hostile-link")
     assert dialogs == [] and page.errors == []
     assert external_requests(page.requests, app_server) == []
 
@@ -126,6 +132,7 @@ def test_model_file_page_refuses_a_hostile_file_then_walks_through_a_good_one(pa
     assert_no_exception(page)
     assert page.get_by_role("button", name="Walk through this network").count() == 0
     screenshot(page, "model-file-refused")
+    check_a11y(page, "model-file-refused")
 
     buf = io.BytesIO()
     M.save_model(M.tiny_vgg(["apple", "banana", "cherry"], (4, 4, 8, 8), input_size=(16, 16), seed=1), buf)
@@ -135,6 +142,7 @@ def test_model_file_page_refuses_a_hostile_file_then_walks_through_a_good_one(pa
     assert_no_exception(page)
     assert page.get_by_text("We cannot use this file").count() == 0
     screenshot(page, "model-file-accepted")
+    check_a11y(page, "model-file-accepted")
 
     page.get_by_role("button", name="Walk through this network").click()
     _step(page, 1, "Pixels")
@@ -144,5 +152,6 @@ def test_model_file_page_refuses_a_hostile_file_then_walks_through_a_good_one(pa
     assert_no_exception(page)
     assert "/model" not in page.url
     screenshot(page, "model-file-walkthrough")
+    check_a11y(page, "model-file-walkthrough")
     assert dialogs == [] and page.errors == []
     assert external_requests(page.requests, app_server) == []

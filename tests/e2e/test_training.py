@@ -1,11 +1,12 @@
 """Watch it learn, in a real browser: training on the generated pictures starts, the progress bar, the
 curves and the first-layer filters move while the page stays live, Stop works, and the trained
-network is walked through all seven steps; screenshots along the way (artifacts/screenshots/learn-*)."""
+network is walked through every step; screenshots along the way (artifacts/screenshots/learn-*) and an
+axe-core check of every state (artifacts/a11y/)."""
 
 import re
 
 from cnnviz.ui.state import STEPS
-from tests.e2e.helpers import assert_no_exception, external_requests, screenshot, wait_idle
+from tests.e2e.helpers import assert_no_exception, check_a11y, external_requests, screenshot, wait_idle
 
 PROGRESS = '[data-testid="stProgress"]'
 IMAGES = '[data-testid="stMain"] [data-testid="stImage"] img'
@@ -42,6 +43,7 @@ def test_watch_it_learn_stop_and_walk_through(page, app_server):
     page.get_by_role("heading", name="Watch it learn").wait_for(timeout=60000)
     wait_idle(page, timeout=60000)
     assert_no_exception(page)
+    check_a11y(page, "learn-before")
     page.get_by_role("button", name="Start training").click()
 
     _wait_for_step(page, 20)
@@ -68,6 +70,7 @@ def test_watch_it_learn_stop_and_walk_through(page, app_server):
     assert page.get_by_text(f"You stopped it. {stopped_at} steps in").count() == 1
     assert page.get_by_role("button", name="Stop", exact=True).count() == 0
     screenshot(page, "learn-stopped")
+    check_a11y(page, "learn-after")
 
     page.get_by_role("button", name="Walk through this network").click()
     _header(page, 1)
@@ -77,6 +80,7 @@ def test_watch_it_learn_stop_and_walk_through(page, app_server):
         assert_no_exception(page)
         _pictures_loaded(page)
         screenshot(page, f"learn-walk-step{k}")
+        check_a11y(page, f"learn-walk-step{k}")
         if k < len(STEPS):
             page.get_by_role("button", name="Next", exact=True).click()
             _header(page, k + 1)
@@ -88,10 +92,15 @@ def test_teach_drawn_examples_train_and_walk_through(page, app_server):
     page.goto("/teach")
     page.get_by_role("heading", name="Teach your own classes").wait_for(timeout=60000)
     wait_idle(page, timeout=60000)
+    check_a11y(page, "teach-before")
     page.get_by_role("button", name=re.compile("Try it with drawn examples")).click()
     page.get_by_text("12 pictures").nth(2).wait_for(timeout=30000)
     wait_idle(page)
     screenshot(page, "teach-pictures")
+    check_a11y(page, "teach-pictures")
+    # every "✕" has a name of its own for a screen reader (the page script gives it)
+    page.get_by_role("button", name="Remove picture 3 from class 2 (circles)").wait_for(timeout=30000)
+    assert page.get_by_role("button", name=re.compile("^Remove picture")).count() == 36
     page.get_by_role("button", name="Train", exact=True).click()
     page.get_by_text("Done.").wait_for(timeout=90000)
     wait_idle(page)
@@ -99,10 +108,12 @@ def test_teach_drawn_examples_train_and_walk_through(page, app_server):
     assert page.get_by_text(re.compile(r"It gets \d+% of 6 test pictures right")).count() == 1
     assert page.get_by_text("The 6 pictures kept aside").count() == 1
     screenshot(page, "teach-trained")
+    check_a11y(page, "teach-after")
     page.get_by_role("button", name="Walk through this network").click()
     _header(page, 1)
     assert page.get_by_text("network: your classes: stripes, circles, checkerboards").count() >= 1
     assert page.get_by_text(re.compile(r"Now showing: one of your pictures")).count() == 1
     _pictures_loaded(page)
     screenshot(page, "teach-walk-step1")
+    check_a11y(page, "teach-walk-step1")
     assert page.errors == []

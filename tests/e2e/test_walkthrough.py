@@ -1,10 +1,18 @@
 """A newcomer's path in a real browser: walk all seven steps with Next, edit a filter, and see the
-prediction change; no exception box, no request leaving the machine, a screenshot of every step."""
+prediction change; no exception box, no request leaving the machine, no accessibility failure (axe-core),
+a screenshot of every step."""
 
 import re
 
 from cnnviz.ui.state import STEPS
-from tests.e2e.helpers import assert_no_exception, edit_grid_cell, external_requests, screenshot, wait_idle
+from tests.e2e.helpers import (
+    assert_no_exception,
+    check_a11y,
+    edit_grid_cell,
+    external_requests,
+    screenshot,
+    wait_idle,
+)
 
 
 def _header(page, k: int):
@@ -25,6 +33,7 @@ def test_walk_every_step_and_edit_a_filter(page, app_server):
         assert page.get_by_text(re.compile(r"Prediction.*\(\d+%|Prediction.*<1%")).count() == 1
         assert page.locator('[data-testid="stImage"] img, iframe').count() >= 2, f"step {k} shows no pictures"
         screenshot(page, f"step{k}-{STEPS[k - 1].lower().replace(' ', '-')}")
+        check_a11y(page, f"step{k}")
         if k < len(STEPS):
             page.get_by_role("button", name="Next", exact=True).click()
             _header(page, k + 1)
@@ -48,6 +57,7 @@ def test_walk_every_step_and_edit_a_filter(page, app_server):
     wait_idle(page)
     assert_no_exception(page)
     screenshot(page, "step2-filter-edited")
+    check_a11y(page, "step2-filter-edited")
 
     assert page.errors == []
     assert external_requests(page.requests, app_server) == []
