@@ -91,11 +91,13 @@ def test_walk_through_an_uploaded_network_then_go_back():
     text = banner(at)
     assert any(f"Prediction: {c}" in text for c in FRUIT), text
     assert "network: my x http example.com a.png net" in text and "](" not in text
+    assert "Softmax" in STEPS
     for k in range(2, len(STEPS) + 1):
         next(b for b in at.button if b.label == "Next").click().run()
         assert not at.exception, f"step {k}: {at.exception}"
         assert header(at) == f"{k}. {STEPS[k - 1]}"
-    assert any(c in next(s.value for s in at.success) for c in FRUIT)  # softmax's answer
+        if STEPS[k - 1] == "Softmax":
+            assert any(c in next(s.value for s in at.success) for c in FRUIT)  # softmax's answer
     next(b for b in at.button if b.label == "Back to the shipped network").click().run()
     assert not at.exception and "network:" not in banner(at)
 
