@@ -126,7 +126,7 @@ class AgentSession:
         self.http.headers["Connection"] = "close"
         self.session_id: str | None = None
         self.snapshot: dict = {}
-        self.replicas: set[str] = set()  # X-Cnnviz-Replica headers seen (a replica index, set only by deploy/run_local.sh --agent-api)
+        self.replicas: set[str] = set()  # X-Cnnviz-Replica seen (an index; only run_local.sh --agent-api)
 
     def interact(self, body: dict) -> float:
         """Run one interaction; returns its seconds. Raises InteractionError on any failure."""
