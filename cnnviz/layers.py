@@ -16,10 +16,13 @@ from types import MappingProxyType
 
 import numpy as np
 
-# With at most this many output positions (one picture, a few small ones), OpenBLAS computes
-# the convolution's product faster as (positions, K) @ (K, F) than as (F, K) @ (K, positions);
-# for training batches (over 100,000 positions) the second is faster. Same sums either way.
-SMALL_GEMM = 4096
+# The fast convolution unfolds the windows of a few pictures at a time, about this many bytes,
+# into one reused buffer: the matrix product then reads windows still in the CPU cache.
+# Unfolding a whole training batch at once (tens of MB) made the products two to three times slower.
+BLOCK_BYTES = 2 * 2**20
+# OpenBLAS multiplies a filter matrix by pieces of about this many output positions fastest:
+# up to 1.5 times as fast as one product over a 32x32 picture's positions (measured, one thread).
+PIECE = 128
 
 
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:
@@ -67,43 +70,109 @@ def conv2d_loop(x, weight, bias=None, stride=1, padding=0):
     return y
 
 
+# The fast version does the same sums as matrix products. Unfold ("im2col"): copy every window
+# of the input into a column, so that filters (F, C*KH*KW) @ columns (C*KH*KW, positions) is the
+# whole convolution. A last row of ones in the columns, times the bias as a last filter column,
+# adds the bias in the same product (and gives its gradient for free in the backward pass).
+
+
+class _Unfold:
+    """Unfolds the windows of a few pictures at a time into one reused buffer: cols (n, K, H' * Wq).
+
+    K = C*kh*kw rows in (C, kh, kw) order, plus a last row of ones with `ones`. The buffer stays
+    in the CPU cache for the product that reads it (see BLOCK_BYTES). With stride 1 each output
+    row is computed Wq = Wp wide (the padded width): then the windows of a picture at tap (i, j)
+    are its flattened padded rows shifted by i*Wp + j, one long copy, and the last kw - 1 columns
+    of every output row are junk to drop. With a larger stride Wq = W' and nothing is dropped.
+    """
+
+    def __init__(self, shape, kh, kw, stride, ph, pw, ones, dtype):
+        N, C, H, W = shape
+        Hp, Wp = H + 2 * ph, W + 2 * pw
+        self.Ho, self.Wo = (Hp - kh) // stride + 1, (Wp - kw) // stride + 1
+        if self.Ho < 1 or self.Wo < 1:
+            raise ValueError(f"{kh}x{kw} filters do not fit in a {H}x{W} map with padding {ph}, {pw}")
+        self.Wq = Wp if stride == 1 else self.Wo
+        K = C * kh * kw
+        self.n = n = max(1, min(N, BLOCK_BYTES // ((K + ones) * self.Ho * self.Wq * np.dtype(dtype).itemsize)))
+        # The padded pictures, flattened, with kw - 1 spare zeros for the junk columns of the last row.
+        self.xp = np.zeros((n, C, Hp * Wp + kw - 1), dtype)
+        self.inside = self.xp[:, :, :Hp * Wp].reshape(n, C, Hp, Wp)[:, :, ph:ph + H, pw:pw + W]  # a view
+        self.cols = np.empty((n, K + ones, self.Ho * self.Wq), dtype)  # every window row is written each time
+        if ones:
+            self.cols[:, K] = 1
+        # Window of output (r, c) at tap (i, j) = xp[(r*stride + i) * Wp + c*stride + j]: a view of xp
+        # (np.ndarray on its buffer: as_strided's checks cost more than a whole small convolution).
+        e = self.xp.itemsize
+        self.windows = np.ndarray((n, C, kh, kw, self.Ho, self.Wq), dtype, self.xp,
+                                  strides=(*self.xp.strides[:2], Wp * e, e, stride * Wp * e, stride * e))
+        self.dest = self.cols[:, :K].reshape(n, C, kh, kw, self.Ho, self.Wq)  # a view
+
+    def __call__(self, x):
+        """x (m, C, H, W), m <= n -> cols (m, K, H' * Wq), valid until the next call."""
+        m = len(x)
+        self.inside[:m] = x  # the zeros around it were written once
+        self.dest[:m] = self.windows[:m]  # (m, C, kh, kw, H', Wq): with stride 1, C*kh*kw long copies
+        return self.cols[:m]
+
+    def blocks(self, N):
+        """(start, stop) of each block of at most n pictures."""
+        return [(i, min(N, i + self.n)) for i in range(0, N, self.n)]
+
+
+def _pieces(a, m):
+    """(n, K, P) -> (n, P // m, K, m) view, and the (n, K, P % m) rest: the positions cut into pieces of m."""
+    n, K, P = a.shape
+    q = P // m * m
+    return a[:, :, :q].reshape(n, K, P // m, m).transpose(0, 2, 1, 3), a[:, :, q:]
+
+
+def _product(w, cols, out):
+    """out (n, F, P) = w (F, K) @ cols (n, K, P) for each picture, in pieces of PIECE positions."""
+    for c, o in zip(_pieces(cols, PIECE), _pieces(out, PIECE)):
+        if c.size:
+            np.matmul(w, c, out=o)
+
+
+def _conv(x, w, kh, kw, stride, ph, pw):
+    """Correlation of x (N, C, H, W) with w (F, C*kh*kw [+ 1 bias column]) -> (N, F, H', W')."""
+    N, C, H, W = x.shape
+    F, K = w.shape
+    unfold = _Unfold(x.shape, kh, kw, stride, ph, pw, K > C * kh * kw, w.dtype)
+    Ho, Wo, Wq = unfold.Ho, unfold.Wo, unfold.Wq
+    y = np.empty((N, F, Ho, Wo), w.dtype)
+    wide = np.empty((unfold.n, F, Ho * Wq), w.dtype) if Wq != Wo else None
+    for start, stop in unfold.blocks(N):
+        cols = unfold(x[start:stop])
+        if wide is None:
+            _product(w, cols, y[start:stop].reshape(stop - start, F, Ho * Wo))
+        else:
+            out = wide[:stop - start]
+            _product(w, cols, out)
+            y[start:stop] = out.reshape(-1, F, Ho, Wq)[..., :Wo]  # drop the junk columns
+    return y
+
+
+def _filters(weight, bias, dtype):
+    """weight (F, C, KH, KW) and bias (F,) or None -> (F, C*KH*KW [+ 1]), the bias as a last column."""
+    w = weight.reshape(weight.shape[0], -1)  # (F, C*KH*KW)
+    if bias is not None:
+        w = np.concatenate([w, np.reshape(bias, (-1, 1))], axis=1)  # (F, C*KH*KW + 1)
+    return np.ascontiguousarray(w, dtype=dtype)
+
+
 def im2col(x, kh, kw, stride=1, padding=0):
     """Unfold every kh x kw window of x into a column.
 
-    x (N, C, H, W) -> cols (C*kh*kw, N*H'*W'), rows in (C, kh, kw) order, so
-    that `weight.reshape(F, -1) @ cols` is the convolution. The columns are
-    ordered (N, H', W') with W' innermost.
+    x (N, C, H, W) -> cols (N, C*kh*kw, H'*W'), rows in (C, kh, kw) order, so that
+    `weight.reshape(F, -1) @ cols` is the convolution, (N, F, H'*W').
     """
     N, C, H, W = x.shape
-    Ho = conv_output_size(H, kh, stride, padding)
-    Wo = conv_output_size(W, kw, stride, padding)
-    xp = _pad(x, padding).transpose(1, 0, 2, 3)  # (C, N, Hp, Wp), a view
-    cols = np.empty((C, kh, kw, N, Ho, Wo), dtype=x.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            # Kernel tap (i, j) sees the input shifted by (i, j), sampled every `stride` pixels.
-            # kh*kw plain slice copies: about twice as fast as copying a 6-D sliding-window view.
-            cols[:, i, j] = xp[:, :, i:i + stride * Ho:stride, j:j + stride * Wo:stride]  # (C, N, H', W')
-    return cols.reshape(C * kh * kw, N * Ho * Wo)
-
-
-def col2im(cols, x_shape, kh, kw, stride=1, padding=0):
-    """The adjoint of im2col: add each column back onto the window it came from.
-
-    cols (C*kh*kw, N*H'*W') -> (N, C, H, W).
-    """
-    N, C, H, W = x_shape
-    Ho = conv_output_size(H, kh, stride, padding)
-    Wo = conv_output_size(W, kw, stride, padding)
-    cols = cols.reshape(C, kh, kw, N, Ho, Wo)
-    # Summing in cols' own (C, N) order reads each cols[:, i, j] as one contiguous block;
-    # a single transposing copy at the end is cheaper than nine transposed reads.
-    dxp = np.zeros((C, N, H + 2 * padding, W + 2 * padding), dtype=cols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            dxp[:, :, i:i + stride * Ho:stride, j:j + stride * Wo:stride] += cols[:, i, j]  # (C, N, H', W')
-    dx = dxp[:, :, padding:padding + H, padding:padding + W].transpose(1, 0, 2, 3)  # (N, C, H, W)
-    return np.ascontiguousarray(dx)
+    unfold = _Unfold(x.shape, kh, kw, stride, padding, padding, False, x.dtype)
+    cols = np.empty((N, C * kh * kw, unfold.Ho, unfold.Wo), x.dtype)
+    for start, stop in unfold.blocks(N):
+        cols[start:stop] = unfold(x[start:stop]).reshape(stop - start, -1, unfold.Ho, unfold.Wq)[..., :unfold.Wo]
+    return cols.reshape(N, C * kh * kw, unfold.Ho * unfold.Wo)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0):
@@ -111,56 +180,89 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
 
     x (N, C, H, W), weight (F, C, KH, KW), bias (F,) or None -> (N, F, H', W'),
     H' = floor((H + 2*padding - KH) / stride) + 1, likewise W'.
-    One matrix product over all windows at once (im2col).
+    One matrix product over all windows at once (im2col), a few pictures at a time.
     """
     y, _ = conv2d_forward(x, weight, bias, stride, padding)
     return y
 
 
 def conv2d_forward(x, weight, bias=None, stride=1, padding=0):
-    """conv2d that also returns the unfolded input, which the backward pass reuses."""
+    """conv2d that also returns what the backward pass needs: -> (y (N, F, H', W'), x).
+
+    The backward pass unfolds x again, a few pictures at a time, rather than keeping every
+    window of the batch in memory (tens of MB, and slower to read back than to copy again).
+    """
     N, C, H, W = x.shape
     F, C2, KH, KW = weight.shape
     if C != C2:
         raise ValueError(f"input has {C} channels but the filters expect {C2}")
-    Ho = conv_output_size(H, KH, stride, padding)
-    Wo = conv_output_size(W, KW, stride, padding)
-    cols = im2col(x, KH, KW, stride, padding)  # (C*KH*KW, N*H'*W')
-    w = weight.reshape(F, -1)  # (F, C*KH*KW)
-    if cols.shape[1] <= SMALL_GEMM:
-        y = (cols.T @ w.T).T  # (F, N*H'*W'), a transposed view of an (N*H'*W', F) product
-    else:
-        y = w @ cols  # (F, N*H'*W')
-    if bias is not None:
-        y += bias[:, None]
-    y = y.reshape(F, N, Ho, Wo).transpose(1, 0, 2, 3)  # (N, F, H', W')
-    return np.ascontiguousarray(y), cols
+    dtype = np.result_type(x, weight, *(() if bias is None else (bias,)))
+    return _conv(x, _filters(weight, bias, dtype), KH, KW, stride, padding, padding), x
 
 
-def conv2d_backward(dy, x_shape, weight, cols, stride=1, padding=0):
-    """Gradients of conv2d. dy (N, F, H', W') -> dx (N, C, H, W), dw (F, C, KH, KW), db (F,).
+def conv2d_backward(dy, x, weight, stride=1, padding=0):
+    """Gradients of conv2d: dy (N, F, H', W'), x its input -> dx (N, C, H, W), dw (F, C, KH, KW), db (F,)."""
+    dw, db = conv2d_backward_weights(dy, x, weight, stride, padding)
+    return conv2d_backward_input(dy, x.shape, weight, stride, padding), dw, db
 
-    `cols` is the unfolded input from `conv2d_forward`.
+
+def conv2d_backward_weights(dy, x, weight, stride=1, padding=0):
+    """Only the parameter half of `conv2d_backward`: -> dw (F, C, KH, KW), db (F,).
+
+    Enough for a first layer, whose input (the picture) needs no gradient. Each weight's gradient
+    is the sum, over every position, of the input it saw there times that position's dy:
+    dw = dy @ columns.T, with the columns unfolded again a few pictures at a time.
+    """
+    N, F, Ho, Wo = dy.shape
+    _, C, KH, KW = weight.shape
+    dtype = np.result_type(dy, x)
+    unfold = _Unfold(x.shape, KH, KW, stride, padding, padding, True, dtype)
+    wide = np.zeros((unfold.n, F, Ho, unfold.Wq), dtype)  # dy laid out like the columns: 0 at the junk
+    total = np.zeros((C * KH * KW + 1, F), dtype)  # the last row, from the row of ones, is db
+    for start, stop in unfold.blocks(N):
+        cols = unfold(x[start:stop])
+        d = wide[:stop - start]
+        d[..., :Wo] = dy[start:stop]
+        # columns (K, positions) @ dy (positions, F) for each picture, summed: (K, F)
+        total += np.matmul(cols, d.reshape(stop - start, F, -1).swapaxes(1, 2)).sum(axis=0)
+    return total[:-1].T.reshape(weight.shape), total[-1]
+
+
+def conv2d_backward_input(dy, x_shape, weight, stride=1, padding=0):
+    """dy (N, F, H', W') -> dx (N, C, H, W): a convolution too ("transposed convolution").
+
+    Input pixel (h, w) fed output (i, j) through weight (u, v) when h = i*stride + u - padding.
+    So dx is dy, spread back to the input's spacing, correlated with the same filters turned half
+    a turn (flipped up-down and left-right) and with their in- and out-maps swapped.
     """
     F, C, KH, KW = weight.shape
-    dw, db = conv2d_backward_weights(dy, weight, cols)
-    dy2 = dy.transpose(1, 0, 2, 3).reshape(F, -1)  # (F, N*H'*W')
-    dcols = weight.reshape(F, -1).T @ dy2  # (C*KH*KW, N*H'*W')
-    dx = col2im(dcols, x_shape, KH, KW, stride, padding)
-    return dx, dw, db
+    dtype = np.result_type(dy, weight)
+    wt = _filters(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3), None, dtype)  # (C, F*KH*KW)
+    if stride == 1 and padding < min(KH, KW):  # dy is already at the input's spacing: pad it instead
+        return _conv(dy, wt, KH, KW, 1, KH - 1 - padding, KW - 1 - padding)
+    return _conv(_spread(dy, x_shape, KH, KW, stride, padding), wt, KH, KW, 1, 0, 0)
 
 
-def conv2d_backward_weights(dy, weight, cols):
-    """Only the parameter half of `conv2d_backward`: dy (N, F, H', W') -> dw (F, C, KH, KW), db (F,).
+def _spread(dy, x_shape, kh, kw, stride, padding):
+    """dy (N, F, H', W') -> (N, F, H + kh - 1, W + kw - 1): output (i, j) placed at (i*stride + kh-1 - padding,
+    j*stride + kw-1 - padding), zeros elsewhere. Outputs that only saw padding fall outside and are dropped."""
+    N, F, Ho, Wo = dy.shape
+    H, W = x_shape[2:]
+    d = np.zeros((N, F, H + kh - 1, W + kw - 1), dy.dtype)
+    rows, cols = _span(H + kh - 1, Ho, kh - 1 - padding, stride), _span(W + kw - 1, Wo, kw - 1 - padding, stride)
+    if rows and cols:
+        d[:, :, rows[1], cols[1]] = dy[:, :, rows[0], cols[0]]
+    return d
 
-    Enough for a first layer, whose input (the picture) needs no gradient.
-    """
-    F = weight.shape[0]
-    dy2 = dy.transpose(1, 0, 2, 3).reshape(F, -1)  # (F, N*H'*W')
-    # cols (K, M) @ dy2.T (M, F) rather than dy2 @ cols.T: the same sums, but OpenBLAS is
-    # over ten times faster in this orientation when M (every output position) is huge.
-    dw = (cols @ dy2.T).T.reshape(weight.shape)  # (F, C, KH, KW)
-    return dw, dy2.sum(axis=1)
+
+def _span(n: int, n_out: int, offset: int, step: int):
+    """Outputs o in [lo, hi) whose place offset + o*step lies in [0, n) -> (output slice, place slice), or None."""
+    lo = max(0, -(offset // step))  # ceil(-offset / step)
+    hi = min(n_out, (n - 1 - offset) // step + 1)
+    if lo >= hi:
+        return None
+    start = offset + lo * step
+    return slice(lo, hi), slice(start, start + (hi - lo - 1) * step + 1, step)
 
 
 # ---------------------------------------------------------------- activations
@@ -398,16 +500,14 @@ class Kind:
 
 
 def _conv_forward(x, p, o):
-    y, cols = conv2d_forward(x, p["weight"], p.get("bias"), o.get("stride", 1), o.get("padding", 0))
-    return y, (x.shape, cols)
+    return conv2d_forward(x, p["weight"], p.get("bias"), o.get("stride", 1), o.get("padding", 0))  # cache: x
 
 
-def _conv_backward(dy, cache, p, o, need_dx=True):
-    shape, cols = cache
-    if need_dx:
-        dx, dw, db = conv2d_backward(dy, shape, p["weight"], cols, o.get("stride", 1), o.get("padding", 0))
-    else:  # nothing below needs it (the picture itself, or frozen layers)
-        dx, (dw, db) = None, conv2d_backward_weights(dy, p["weight"], cols)
+def _conv_backward(dy, x, p, o, need_dx=True):
+    s, pad = o.get("stride", 1), o.get("padding", 0)
+    dw, db = conv2d_backward_weights(dy, x, p["weight"], s, pad)
+    # Skipped when nothing below needs it (the picture itself, or frozen layers).
+    dx = conv2d_backward_input(dy, x.shape, p["weight"], s, pad) if need_dx else None
     grads = {"weight": dw} | ({"bias": db} if "bias" in p else {})
     return dx, grads
 

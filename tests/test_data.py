@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from PIL import Image
 
 from cnnviz import data as D
+from cnnviz import images as I
 
 # class name -> the solid colour its pictures have; written unsorted on purpose
 COLOURS = {"zebra": (250, 20, 20), "apple": (20, 250, 20), "mango": (20, 20, 250)}
@@ -70,6 +72,96 @@ def test_image_folder_errors(tmp_path):
     (tmp_path / "train" / "a" / "x.txt").write_text("hi")
     with pytest.raises(D.DatasetError, match="no pictures"):
         D.load_image_folder(tmp_path, "train")
+
+
+def test_image_folder_reads_pictures_as_the_app_does(tmp_path):
+    """Transparency is put on white and EXIF rotation applied, exactly as `images.load_image` does for uploads."""
+    folder = tmp_path / "d" / "train" / "a"
+    folder.mkdir(parents=True)
+    px = np.zeros((16, 16, 4), np.uint8)
+    px[..., 0] = 200
+    px[:, :8, 3] = 255  # left half opaque red, right half fully transparent
+    Image.fromarray(px, "RGBA").save(folder / "1_rgba.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    tall = np.zeros((16, 8, 3), np.uint8)  # stored 8 wide and 16 high: shown 16 wide and 8 high
+    tall[:4] = 255  # the stored top rows, which end up on the right
+    Image.fromarray(tall).save(folder / "2_exif.png", exif=exif)
+    ds = D.load_image_folder(tmp_path / "d", "train", size=(8, 16))
+    for got, name in zip(ds.images, ("1_rgba.png", "2_exif.png"), strict=True):
+        np.testing.assert_array_equal(got, I.fit_to_input(I.load_image(folder / name), (8, 16)))
+    assert ds.images[0, 0, -1].tolist() == [255, 255, 255]  # transparent -> white, not black
+    assert ds.images[0, 0, 0].tolist() == [200, 0, 0]
+    assert ds.images[1, :, -4:].min() == 255 and ds.images[1, :, :4].max() == 0  # rotated, not as stored
+
+
+def test_image_folder_stops_at_a_broken_picture_and_names_it(tmp_path):
+    """As before, one unreadable file stops the reading (nothing is skipped silently); now the error says which."""
+    root = make_image_folder(tmp_path / "shapes")
+    bad = root / "train" / "mango" / "009.png"
+    bad.write_bytes(b"not a png at all")
+    with pytest.raises(D.DatasetError, match="009.png") as err:
+        D.load_image_folder(root, "train")
+    assert I.NOT_A_PICTURE in str(err.value)
+    D.load_image_folder(root, "test")  # the other split is fine
+
+
+def test_cache_of_decoded_pictures(tmp_path, monkeypatch):
+    root = make_image_folder(tmp_path / "shapes")
+    cache = tmp_path / "cache"
+    first = D.load_image_folder(root, "train", cache_dir=cache)
+    (cached,) = cache.iterdir()
+    assert cached.name.endswith(D.CACHE_SUFFIX) and cached.name.startswith("shapes-train-32x32-")
+    assert not any(p.name.endswith(D.CACHE_SUFFIX) for p in root.rglob("*"))  # the dataset is never written to
+
+    decoded = []
+    real = I.load_image
+    monkeypatch.setattr(I, "load_image", lambda f: decoded.append(f) or real(f))
+    again = D.load_image_folder(root, "train", cache_dir=cache)
+    assert decoded == []  # nothing decoded: all from the cache
+    np.testing.assert_array_equal(again.images, first.images)
+    np.testing.assert_array_equal(again.labels, first.labels)
+    assert again.classes == first.classes and again.labels.dtype == np.int64
+
+    picture = root / "train" / "apple" / "001.png"
+    Image.new("RGB", (32, 32), (1, 2, 3)).save(picture)  # a changed file: a new key, read again
+    os.utime(picture, ns=(1, 1))
+    changed = D.load_image_folder(root, "train", cache_dir=cache)
+    assert len(decoded) == 9 and changed.images[1, 0, 0].tolist() == [1, 2, 3]
+    assert [p.name for p in cache.iterdir()] != [cached.name] and len(list(cache.iterdir())) == 1  # old one gone
+
+    D.load_image_folder(root, "train", per_class=2, cache_dir=cache)  # other settings: a file of their own
+    D.load_image_folder(root, "test", cache_dir=cache)
+    assert len(list(cache.iterdir())) == 3
+
+
+def test_broken_cache_file_is_rebuilt(tmp_path):
+    root = make_image_folder(tmp_path / "shapes")
+    cache = tmp_path / "cache"
+    want = D.load_image_folder(root, "train", cache_dir=cache)
+    (cached,) = cache.iterdir()
+    whole = cached.read_bytes()
+    for broken in (b"garbage", whole[:len(whole) // 2], whole[:-40]):
+        cached.write_bytes(broken)
+        got = D.load_image_folder(root, "train", cache_dir=cache)
+        np.testing.assert_array_equal(got.images, want.images)
+        assert cached.read_bytes() == whole  # and written again, whole
+
+
+def test_unwritable_cache_folder_still_reads(tmp_path):
+    root = make_image_folder(tmp_path / "shapes")
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a folder")
+    ds = D.load_dataset(root, "train", cache_dir=blocker / "cache")
+    assert len(ds) == 9
+
+
+def test_default_cache_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("CNNVIZ_CACHE_DIR", str(tmp_path / "mine"))
+    assert D.default_cache_dir() == tmp_path / "mine"
+    monkeypatch.delenv("CNNVIZ_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert D.default_cache_dir() == tmp_path / "xdg" / "cnnviz"
 
 
 def write_cifar(root, n_per_batch=4, names=(b"airplane", b"automobile", b"cat")):
