@@ -7,7 +7,9 @@ filters). The thread never touches Streamlit; the page polls the job and calls `
 Limits, so that one student cannot starve the class:
 - every job stops at `Limits.max_steps` steps or `Limits.max_seconds` of training;
 - `SLOTS`, a bounded semaphore, lets at most `MAX_JOBS` jobs train at once on the whole server;
-- one job per session is the page's rule (cnnviz.ui.training);
+- `QUEUE`, a `TrainingQueue`, hands those slots out in turn: first come, first served, one job
+  (waiting or training) per client, a cooldown between one client's jobs while others wait, and the
+  next job starts as soon as one ends, whether or not its page is polling at that moment;
 - the app runs NumPy's BLAS with one thread per call (`one_blas_thread_per_call`), so two jobs on
   two cores do not fight over a pool of BLAS threads.
 
@@ -27,10 +29,12 @@ from __future__ import annotations
 
 import datetime
 import functools
+import heapq
 import logging
 import math
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -214,6 +218,7 @@ class TrainingJob:
         self.last_seen = clock()
         self.model = None  # the trained Model, once the job has ended (None if it diverged or failed)
         self.test_accuracy = None
+        self.on_end = None  # called with the job, from its thread, once it has ended (a TrainingQueue sets it)
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = None
@@ -247,6 +252,22 @@ class TrainingJob:
     @property
     def running(self) -> bool:
         return self.status in ("new", "running") and self._thread is not None
+
+    @property
+    def waiting(self) -> bool:
+        """In a TrainingQueue, waiting for its turn (see `TrainingQueue.turn`)."""
+        return self.status == "waiting"
+
+    @property
+    def stop_asked(self) -> bool:
+        return self._stop.is_set()
+
+    def _withdraw(self, ending: str) -> None:
+        """End a job that never started (it left its queue): `ending` is a key of ENDINGS."""
+        if self._thread is not None:
+            raise RuntimeError("only a job that never started can be withdrawn")
+        self.ended = self.clock()
+        self.status = ending
 
     @property
     def elapsed(self) -> float:
@@ -289,6 +310,11 @@ class TrainingJob:
             self.ended = self.clock()
             self.slots.release()  # before the status, so a job seen ended has given its slot back
             self.status = ending
+            if self.on_end is not None:
+                try:
+                    self.on_end(self)  # e.g. the queue starts the next job in this slot
+                except Exception:
+                    log.exception("the end of a %s training job could not be handed on", self.kind)
 
     def _train(self) -> str:
         plan, limits, trainer = self.plan, self.limits, self.plan.trainer
@@ -330,3 +356,212 @@ class TrainingJob:
         if accuracy is not None:
             meta["test_accuracy"] = round(accuracy, 4)
         self.model, self.test_accuracy = replace(model, meta={**model.meta, **meta}), accuracy
+
+
+# ---------------------------------------------------------------- turns
+
+
+class Refused(RuntimeError):
+    """The queue does not take this request now; str(err) is a plain-words message for the student."""
+
+
+class AlreadyQueued(Refused):
+    """This client already has a job training or waiting."""
+
+
+class TooSoon(Refused):
+    """This client's last job ended less than the cooldown ago, and others are waiting; `seconds` to go."""
+
+    def __init__(self, message: str, seconds: float):
+        super().__init__(message)
+        self.seconds = seconds
+
+
+class QueueFull(Refused):
+    """More than `max_waiting` requests already wait."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    """Where a waiting job stands: `place` 1 starts next; `wait` is an estimate in seconds."""
+
+    place: int
+    waiting: int  # requests waiting in all
+    wait: float
+
+
+class TrainingQueue:
+    """Hands the server's training slots out in turn, fairly, to the clients of a whole class.
+
+    - First come, first served: `submit(client, job)` starts the job at once if a slot is free and
+      nobody is waiting, else puts it at the back of the line (`job.waiting`, `turn(job)`).
+    - One job per client key (the page passes the client's address or a signed cookie id, not a session
+      id, so that two tabs or two scripted sessions are one client): a second `submit` is refused while
+      the first trains or waits (`AlreadyQueued`).
+    - A cooldown: after a client's job has ended, that client cannot queue again for `cooldown` seconds
+      while the class is busy (someone waiting or every slot taken: `TooSoon`); in a quiet class nobody
+      loses by a restart, so it is allowed.
+    - A waiting request whose page stops polling (no `job.beat()` for its limits' `heartbeat_timeout`)
+      leaves the line, as a running job does (it ends "abandoned"); so does one whose page asked it to
+      stop (`job.stop()`, or `leave(job)`).
+    - When a job ends, for any reason, its thread hands the slot to the head of the line itself (the
+      job's `on_end`), so the next student's job starts even if nobody polls at that moment. `pump()`
+      (called by every `submit`, `poll` and end) drops the stale requests and fills free slots.
+
+    Thread-safe: one lock guards the line; jobs end, and start their successors, on their own threads.
+    The queue reads time only from `clock` (each job must share it), so tests move a `ManualClock`.
+    """
+
+    def __init__(self, slots: JobSlots = SLOTS, clock=time.monotonic, cooldown: float = 60.0,
+                 max_waiting: int = 200):
+        self.slots, self.clock, self.cooldown, self.max_waiting = slots, clock, cooldown, max_waiting
+        self._lock = threading.RLock()
+        self._waiting: OrderedDict[TrainingJob, str] = OrderedDict()  # job -> client, oldest first
+        self._running: dict[TrainingJob, str] = {}  # started here and not yet ended
+        self._clients: dict[str, TrainingJob] = {}  # client -> its one job, waiting or running
+        self._last_end: dict[str, float] = {}  # client -> when its last job ended
+        self._typical: float | None = None  # a moving average of how long jobs here have taken
+
+    # -- from the pages
+    def job(self, plan: Plan, limits: Limits = LEARN_LIMITS, kind: str = "learn", gate=None,
+            watch: str = "conv1_1") -> TrainingJob:
+        """A new TrainingJob on this queue's slots and clock, ready to `submit`."""
+        return TrainingJob(plan, limits, kind, slots=self.slots, clock=self.clock, gate=gate, watch=watch)
+
+    def submit(self, client: str, job: TrainingJob) -> TrainingJob:
+        """Queue `job` for `client` (or start it, if a slot is free and nobody waits); returns it.
+
+        Raises AlreadyQueued, TooSoon or QueueFull (all `Refused`, with a message for the student).
+        """
+        if job.status != "new" or job.slots is not self.slots or job.clock is not self.clock:
+            raise ValueError("submit a new job made on this queue's slots and clock (see TrainingQueue.job)")
+        with self._lock:
+            self.pump()
+            mine = self._clients.get(client)
+            if mine is not None:
+                raise AlreadyQueued("Your network is still training or waiting for its turn. "
+                                    "One training at a time for each student.")
+            left = self.cooldown_left(client)
+            if left > 0 and self._busy():
+                raise TooSoon(f"Others are waiting for their turn, and your last training ended moments ago. "
+                              f"You can queue again in {math.ceil(left)} s.", left)
+            if len(self._waiting) >= self.max_waiting:
+                raise QueueFull("Too many trainings are waiting already. Try again in a few minutes.")
+            job.last_seen = self.clock()
+            job.status = "waiting"
+            job.on_end = self._ended
+            self._waiting[job] = client
+            self._clients[client] = job
+            self.pump()
+        return job
+
+    def poll(self, job: TrainingJob) -> Turn | None:
+        """The page is still watching `job`: beat, let the line move on, and say where the job stands
+        (None once it has started or ended)."""
+        job.beat()
+        with self._lock:
+            self.pump()
+            return self.turn(job)
+
+    def leave(self, job: TrainingJob) -> None:
+        """The student gives up: a waiting job leaves the line ("stopped"), a running one stops."""
+        job.stop()
+        with self._lock:
+            self.pump()
+
+    def turn(self, job: TrainingJob) -> Turn | None:
+        """Where a waiting job stands; None if it is not waiting here."""
+        with self._lock:
+            if job not in self._waiting:
+                return None
+            estimates = self._estimates()
+            return Turn(list(self._waiting).index(job) + 1, len(self._waiting), estimates[job])
+
+    def cooldown_left(self, client: str) -> float:
+        with self._lock:
+            ended = self._last_end.get(client)
+            return 0.0 if ended is None else max(0.0, self.cooldown - (self.clock() - ended))
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    # -- the line
+    def pump(self) -> None:
+        """Drop the waiting requests nobody watches (or that were asked to stop), then start the oldest
+        ones while slots are free."""
+        with self._lock:
+            now = self.clock()
+            for job in list(self._waiting):
+                if job.stop_asked:
+                    self._drop(job, "stopped")
+                elif now - job.last_seen > job.limits.heartbeat_timeout:
+                    self._drop(job, "abandoned")
+            while self._waiting:
+                job, client = next(iter(self._waiting.items()))
+                try:
+                    job.start()
+                except Busy:
+                    break
+                del self._waiting[job]
+                self._running[job] = client
+            for client, ended in list(self._last_end.items()):
+                if now - ended >= self.cooldown:
+                    del self._last_end[client]
+
+    def _drop(self, job: TrainingJob, ending: str) -> None:
+        client = self._waiting.pop(job)
+        if self._clients.get(client) is job:
+            del self._clients[client]
+        job._withdraw(ending)
+        log.info("a waiting %s training left the queue (%s)", job.kind, ending)
+
+    def _ended(self, job: TrainingJob) -> None:
+        """From the ending job's thread: free its client, remember when, and start the next jobs."""
+        with self._lock:
+            client = self._running.pop(job, None)
+            if client is not None:
+                if self._clients.get(client) is job:
+                    del self._clients[client]
+                self._last_end[client] = self.clock()
+                took = job.elapsed
+                self._typical = took if self._typical is None else 0.7 * self._typical + 0.3 * took
+            self.pump()
+
+    def _busy(self) -> bool:
+        return bool(self._waiting) or self.slots.taken >= self.slots.size
+
+    # -- estimates
+    def _duration(self, job: TrainingJob) -> float:
+        """How long a job that has not started will probably train: the recent average, at most its cap."""
+        cap = job.limits.max_seconds
+        return cap if self._typical is None else min(cap, self._typical)
+
+    def _remaining(self, job: TrainingJob) -> float:
+        """How much longer a running job will probably train, from its pace so far, at most to its cap."""
+        elapsed = job.elapsed
+        left = max(0.0, job.limits.max_seconds - elapsed)
+        if job.step > 0:
+            return min(left, elapsed * (job.steps - job.step) / job.step)
+        return min(left, max(0.0, self._duration(job) - elapsed))
+
+    def _estimates(self) -> dict[TrainingJob, float]:
+        """Seconds until each waiting job starts: slots go, in order, to whoever waits longest."""
+        size = self.slots.size
+        free_at = sorted([0.0] * max(0, size - self.slots.taken) + [self._remaining(j) for j in self._running])[:size]
+        while len(free_at) < size:  # a slot taken outside this queue: assume a typical job
+            free_at.append(self._duration(next(iter(self._waiting))) if self._waiting else 0.0)
+        heapq.heapify(free_at)
+        out = {}
+        for job in self._waiting:
+            start = heapq.heappop(free_at)
+            out[job] = start
+            heapq.heappush(free_at, start + self._duration(job))
+        return out
+
+
+QUEUE = TrainingQueue()

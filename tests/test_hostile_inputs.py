@@ -20,7 +20,7 @@ from tests.apptest import AppTest, app, banner, header
 from tests.test_images import png_header
 
 MESSAGES = (images.NOT_A_PICTURE, images.EMPTY, images.BROKEN, images.TOO_MANY_PIXELS, images.TOO_BIG_FILE,
-            images.NO_PIXELS)
+            images.NO_PIXELS, images.TOO_LONG_AND_THIN, images.TOO_HEAVY)
 
 
 def click(at, label: str) -> AppTest:
@@ -64,8 +64,8 @@ def _good_files() -> dict:
         "picture.bmp": (encode(colourful(), "BMP"), (16, 24, 3)),
         "picture.tiff": (encode(colourful(), "TIFF"), (16, 24, 3)),
         "tiny-1x1.png": (encode(Image.new("RGB", (1, 1), (9, 99, 199)), "PNG"), (1, 1, 3)),
-        "strip-1x5000.png": (encode(Image.new("RGB", (1, 5000), (30, 60, 90)), "PNG"), (5000, 1, 3)),
-        "strip-5000x1.png": (encode(Image.new("RGB", (5000, 1), (90, 60, 30)), "PNG"), (1, 5000, 3)),
+        "strip-1x1024.png": (encode(Image.new("RGB", (1, 1024), (30, 60, 90)), "PNG"), (1024, 1, 3)),
+        "strip-1024x1.png": (encode(Image.new("RGB", (1024, 1), (90, 60, 30)), "PNG"), (1, 1024, 3)),
         "photo-6000x4000.jpg": (encode(photo, "JPEG", quality=85), None),  # decoded at reduced size
     }
 
@@ -85,6 +85,8 @@ def _bad_files() -> dict:
         "page.jpg": (b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>", images.NOT_A_PICTURE),
         "script.gif": (b"#!/bin/sh\nrm -rf ~\n", images.NOT_A_PICTURE),
         "random.webp": (np.random.default_rng(1).bytes(5000), images.NOT_A_PICTURE),
+        "strip-1x5000.png": (encode(Image.new("RGB", (1, 5000), (30, 60, 90)), "PNG"), images.TOO_LONG_AND_THIN),
+        "strip-5000x1.png": (encode(Image.new("RGB", (5000, 1), (90, 60, 30)), "PNG"), images.TOO_LONG_AND_THIN),
     }
 
 
@@ -138,7 +140,7 @@ def test_every_bad_upload_gives_one_plain_message_and_the_next_upload_works(uplo
     np.testing.assert_array_equal(at.session_state["upload"], nxt)
 
 
-@pytest.mark.parametrize("name", ["tiny-1x1.png", "strip-1x5000.png", "grey-16-bit.png"])
+@pytest.mark.parametrize("name", ["tiny-1x1.png", "strip-1x1024.png", "grey-16-bit.png"])
 def test_odd_pictures_walk_all_seven_steps(name):
     at = app()
     at.segmented_control(key="picture_source").set_value("Upload").run()

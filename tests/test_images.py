@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile
 
+from cnnviz import images
 from cnnviz.images import MAX_BYTES, MAX_PIXELS, ImageError, fit_to_input, load_image
 
 
@@ -297,7 +298,7 @@ def test_lossy_formats_stay_close(fmt, kw):
 
 # --- sizes ------------------------------------------------------------------
 
-@pytest.mark.parametrize("w, h", [(1, 1), (1, 5000), (5000, 1)])
+@pytest.mark.parametrize("w, h", [(1, 1), (1, 1024), (1024, 1)])
 def test_tiny_and_strip_pictures(w, h):
     a = load_image(encode(Image.new("RGB", (w, h), (30, 60, 90)), "PNG"))
     assert_rgb(a, (h, w, 3))
@@ -306,12 +307,19 @@ def test_tiny_and_strip_pictures(w, h):
     assert np.all(b == (30, 60, 90))
 
 
+@pytest.mark.parametrize("w, h", [(1, 5000), (5000, 1), (2100, 100)])
+def test_long_and_thin_pictures_are_refused(w, h):
+    with pytest.raises(images.ImageError) as e:
+        load_image(encode(Image.new("RGB", (w, h), (30, 60, 90)), "PNG"))
+    assert str(e.value) == images.TOO_LONG_AND_THIN
+
+
 def test_photo_sized_jpeg_is_decoded_at_reduced_size():
     data = encode(Image.new("RGB", (6000, 4000), (200, 100, 50)), "JPEG")
     a = load_image(data)
     assert_rgb(a)
     h, w = a.shape[:2]
-    assert 1024 <= h <= 4000 and w * 2 == h * 3  # smaller, same 3:2 aspect
+    assert max(h, w) == images.MAX_SIDE and abs(w * 2 - h * 3) <= 3  # no longer than needed, same 3:2 aspect
     np.testing.assert_allclose(a[h // 2, w // 2], (200, 100, 50), atol=3)
 
 
