@@ -9,10 +9,8 @@ import re
 
 from cnnviz.ui.state import STEPS
 from tests.e2e.helpers import (
-    GRID_EDITOR,
     assert_no_exception,
     check_a11y,
-    external_requests,
     screenshot,
     wait_idle,
 )
@@ -65,10 +63,6 @@ def _key(name: str):
     return lambda a: a["key"] == name
 
 
-def _key_prefix(prefix: str, tag: str):
-    return lambda a: a["key"].startswith(prefix) and a["tag"] == tag
-
-
 def _step(page, k: int, presentation: bool = False) -> None:
     """Wait for step k, idle; the live region must have said its title; check it with axe-core."""
     page.get_by_role("heading", name=f"{k}. {STEPS[k - 1]}").wait_for(timeout=TIMEOUT)
@@ -100,13 +94,6 @@ def _text(page, pattern: str) -> str:
     return page.get_by_text(re.compile(pattern)).first.inner_text()
 
 
-def _wait_text_change(page, prefix: str, old: str) -> None:
-    page.wait_for_function(
-        "([p, old]) => [...document.querySelectorAll('p, span, div')].some(e => e.children.length === 0 && "
-        "e.innerText.startsWith(p) && e.innerText !== old)", arg=[prefix, old], timeout=TIMEOUT)
-    wait_idle(page, timeout=TIMEOUT)
-
-
 def _slide(page, key: str) -> int:
     """Tab to slider `key` and move it one place with an arrow key (right, or left at its end);
     returns its new value."""
@@ -135,64 +122,6 @@ def _shows(page, text: str) -> None:
 
 def _back_to_next(page) -> None:
     _tab_to(page, _key("nav_next"), backwards=True)
-
-
-def test_walk_every_step_edit_a_filter_and_move_the_window_with_the_keyboard(page, app_server):
-    page.goto("/")
-    _step(page, 1)
-
-    # Step 1: the pixel, by its sliders; the clickable picture is no tab stop and says which pixel is outlined.
-    row, col = (int(v) for v in re.search(r"row (\d+), column (\d+)", _pixel(page)).groups())
-    row = _slide(page, "px_row")
-    _shows(page, f"Pixel at row {row}, column {col}: rgb")
-    page.wait_for_function("""where => { const f = document.querySelector('.st-key-px_click iframe');
-        const img = f && f.contentDocument && f.contentDocument.getElementById('image');
-        return f.getAttribute('tabindex') === '-1' && img && img.alt.includes(where); }""",
-                           arg=f"row {row}, column {col}", timeout=TIMEOUT)
-    _back_to_next(page)
-    _next(page, 2)
-
-    # Step 2: a number written into the playground's grid, then the filter put into the network.
-    before = _text(page, "^Its numbers run from")
-    _tab_to(page, _key_prefix("pg_all_", "CANVAS"))
-    page.keyboard.press("ArrowDown")
-    page.keyboard.press("ArrowRight")  # the middle cell
-    page.keyboard.press("Enter")  # opens the cell's editor, which takes the focus
-    page.locator(GRID_EDITOR).wait_for(timeout=TIMEOUT)
-    page.wait_for_function("() => document.activeElement.matches('input.gdg-input')", timeout=TIMEOUT)
-    page.keyboard.press("End")
-    page.keyboard.press("Shift+Home")  # the old number selected, so typing replaces it
-    page.keyboard.type("40")
-    page.wait_for_function("() => document.activeElement.value === '40'", timeout=TIMEOUT)
-    page.keyboard.press("Enter")
-    _wait_text_change(page, "Its numbers run from", before)
-    assert _text(page, "^Its numbers run from") != before
-    _tab_to(page, _key("pg_apply"))
-    page.keyboard.press("Enter")
-    page.get_by_text("Prediction (with your edits)").wait_for(timeout=TIMEOUT)
-    wait_idle(page, timeout=TIMEOUT)
-    check_a11y(page, "step2-keyboard-edited")
-    screenshot(page, "keyboard-step2-edited")
-    _back_to_next(page)
-    _next(page, 3)
-    _next(page, 4)
-
-    # Step 4: the pooling window, by its sliders.
-    _, c = _window(page)
-    r = _slide(page, "pool_row")
-    _shows(page, f"as the pooled map at row {r}, column {c}")
-    screenshot(page, "keyboard-step4-window")
-    _back_to_next(page)
-    for k in range(5, len(STEPS) + 1):
-        _next(page, k)
-
-    # On the last step the focus is on Previous: Enter goes back one step and the focus stays there.
-    page.keyboard.press("Enter")
-    _step(page, len(STEPS) - 1)
-    _said(page, len(STEPS) - 1)
-    assert _active(page)["key"] == "nav_prev"
-    assert page.errors == []
-    assert external_requests(page.requests, app_server) == []
 
 
 def test_presentation_mode_by_keyboard_keeps_every_choice_on_the_keyboard(page, app_server):
